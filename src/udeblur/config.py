@@ -1,0 +1,283 @@
+"""Typed experiment configuration: dataclasses, YAML presets and dotted overrides.
+
+A config is plain data. Nothing mutates it after loading; components receive the sub-config they need.
+
+    cfg = load_config("small", overrides=["train.total_steps=2000", "loss.perceptual=0"])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+PRESETS = ("paper", "small", "tiny")
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which key and why."""
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the networks. Defaults are the authors' (DRIT-based) code at 128x128."""
+
+    channels: int = 3  # image channels (3 RGB, 1 grayscale domains)
+    width: int = 64  # first conv width; content code has 4*width channels
+    content_res_blocks: int = 3  # private residual blocks per content encoder (plus ONE shared block)
+    content_noise: float = 1.0  # std of the N(0,1) noise added to the content code while training
+    blur_latent: int = 8  # size of the blur code z_b
+    blur_blocks: int = 3  # residual down-blocks of the blur encoder
+    gen_res_blocks: int = 3  # residual blocks per generator branch (after ONE shared block)
+    disc_scales: int = 3
+    disc_layers: int = 4
+    disc_width: int = 64
+    init_std: float = 0.02  # N(0, std) initialisation of convolutions
+
+
+@dataclass
+class LossConfig:
+    """Loss weights. 0 switches a term off (and skips its computation). Paper weights by default."""
+
+    gan_mode: str = "bce"  # "bce" (the paper's) or "lsgan"
+    adv: float = 1.0
+    kl: float = 0.01
+    cycle: float = 10.0
+    perceptual: float = 0.1
+    self_recon: float = 10.0  # authors' code, not in the paper's text
+    random_z_adv: float = 1.0  # authors' code: 2nd pair of discriminators on random-z outputs
+    latent_regression: float = 10.0  # authors' code: E^b(G_B(c_s, z_rand)) -> z_rand
+    perceptual_net: str = "vgg16"  # "vgg16" (offline ImageNet weights) or "vgg19" (the paper's; needs a file)
+    perceptual_layer: str = "conv3_3"
+    vgg19_weights: str | None = None  # path to torchvision's vgg19 ImageNet state dict (vgg19-dcbb9e9d.pth)
+
+
+@dataclass
+class DataConfig:
+    """Where the unpaired data comes from.
+
+    ``root`` holds ``train/sharp`` + ``train/blurred`` (or ``sharp``/``blurred``, or CycleGAN's
+    ``trainA``/``trainB``) and optionally a paired ``test/{sharp,blurred}``. ``root: null`` means the
+    built-in text-document domain, generated on first use into the cache.
+    """
+
+    root: str | None = None
+    load_size: int = 144  # shorter side resized to this before cropping (0: no resize)
+    crop_size: int = 128
+    flip: bool = True
+    num_workers: int = 0
+    builtin_count: int = 2000  # crops per training set when the built-in text domain is generated
+    builtin_test_count: int = 64
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 2
+    total_steps: int = 100_000
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_decay: str = "exponential"  # "exponential" (paper), "linear" (authors' code) or "none"
+    lr_decay_start: float = 0.5  # fraction of total_steps trained at constant lr
+    lr_final_ratio: float = 0.01  # lr at the last step relative to the initial one
+    g_every: int = 2  # encoders/generators step every g_every iterations; discriminators every one
+    grad_clip: float = 0.0  # clip total grad norm per optimizer group (0: off, only the NaN guard)
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    amp: str = "none"  # "none" or "bf16" autocast
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    tensorboard: bool = True
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "udeblur"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where or 'config'}: unknown key(s) {sorted(unknown)}; known: {sorted(names)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        hint = hints[key]
+        path = f"{where}.{key}" if where else key
+        if is_dataclass(hint):
+            kwargs[key] = _build(hint, value, path)
+        else:
+            kwargs[key] = _coerce(value, hint, path)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    text = str(hint)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(f"{path}: may not be null")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str or "str" in text:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    cfg = _build(ExperimentConfig, data, "")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Reject values that would only fail later, deep inside training."""
+    choices = {
+        "loss.gan_mode": (cfg.loss.gan_mode, ("bce", "lsgan")),
+        "loss.perceptual_net": (cfg.loss.perceptual_net, ("vgg16", "vgg19")),
+        "train.lr_decay": (cfg.train.lr_decay, ("exponential", "linear", "none")),
+        "train.amp": (cfg.train.amp, ("none", "bf16")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {allowed}")
+    if cfg.model.channels not in (1, 3):
+        raise ConfigError(f"model.channels: {cfg.model.channels} (must be 1 or 3)")
+    if cfg.data.crop_size % 4:
+        raise ConfigError(f"data.crop_size: {cfg.data.crop_size} must be a multiple of 4")
+    if cfg.data.load_size and cfg.data.load_size < cfg.data.crop_size:
+        raise ConfigError(f"data.load_size {cfg.data.load_size} is smaller than crop_size {cfg.data.crop_size}")
+    if not 0.0 <= cfg.train.lr_decay_start <= 1.0:
+        raise ConfigError("train.lr_decay_start must be a fraction in [0, 1]")
+    if cfg.train.g_every < 1 or cfg.train.total_steps < 1 or cfg.train.batch_size < 1:
+        raise ConfigError("train.g_every, train.total_steps and train.batch_size must be >= 1")
+    for f in fields(LossConfig):
+        value = getattr(cfg.loss, f.name)
+        if isinstance(value, float) and value < 0:
+            raise ConfigError(f"loss.{f.name}: weights must be >= 0, got {value}")
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def preset_path(name: str) -> Path:
+    return Path(str(resources.files("udeblur.configs").joinpath(f"{name}.yaml")))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def _resolve(data: dict[str, Any], here: Path, depth: int = 0) -> dict[str, Any]:
+    """Apply ``base: <preset or path>`` inheritance."""
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if depth > 8:
+        raise ConfigError("config 'base' chain is too deep (cycle?)")
+    path = preset_path(base) if base in PRESETS else (here / base)
+    return _merge(_resolve(_read_yaml(path), path.parent, depth + 1), data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key.sub=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: bad value ({exc})") from exc
+    return key.strip().split("."), value
+
+
+def load_config(source: str | Path | None = "small", overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a preset name (``paper``, ``small``, ``tiny``) or a YAML file, then apply ``a.b=value`` overrides."""
+    if source is None:
+        data: dict[str, Any] = {}
+    elif str(source) in PRESETS:
+        path = preset_path(str(source))
+        data = _resolve(_read_yaml(path), path.parent)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file (presets: {', '.join(PRESETS)})")
+        data = _resolve(_read_yaml(path), path.parent)
+    for item in overrides or []:
+        keys, value = parse_override(item)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {k} is not a section")
+        node[keys[-1]] = value
+    return config_from_dict(data)
+
+
+def replace(cfg: ExperimentConfig, **sections: Any) -> ExperimentConfig:
+    """A changed copy: ``replace(cfg, train={"total_steps": 10})``."""
+    return config_from_dict(_merge(cfg.to_dict(), sections))
+
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "ExperimentConfig",
+    "LossConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "load_config",
+    "replace",
+]

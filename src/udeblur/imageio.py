@@ -1,0 +1,193 @@
+"""Reading and writing images with Pillow, for every mode a user is likely to hand us.
+
+Everything inside udeblur works on float32 arrays ``H x W x C`` (C = 1 or 3) in [0, 1]. Reading keeps what is
+needed to write the result back in the input's form: the alpha channel and the bit depth.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif"}
+)
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be used. The message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass
+class ImageData:
+    pixels: np.ndarray  # float32 H x W x C (C = 1 or 3), values in [0, 1]
+    alpha: np.ndarray | None = None  # float32 H x W in [0, 1], or None
+    bits: int = 8  # bit depth of the source (8 or 16)
+    source_mode: str = "RGB"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)"""
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def image_from_pil(img: Image.Image, name: str | os.PathLike = "<image>") -> ImageData:
+    """Decode any Pillow image mode to float pixels (+ alpha, bit depth)."""
+    mode = img.mode
+    alpha = None
+    bits = 8
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA")
+        mode_after = "RGBA"
+    else:
+        mode_after = mode
+    if mode_after in ("RGBA", "LA", "La", "RGBa"):
+        if mode_after in ("La", "RGBa"):  # premultiplied alpha
+            img = img.convert("RGBA" if mode_after == "RGBa" else "LA")
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+        img = img.convert("RGB" if mode_after.startswith("RGB") else "L")
+        if alpha.min() >= 1.0:
+            alpha = None  # an opaque alpha channel carries nothing; do not write it back
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(img, dtype=np.float32) / 65535.0
+        pixels = arr[..., None]
+        bits = 16
+    elif img.mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        # 32-bit integer images (often 16-bit PNGs decoded as "I"): scale by the range the values use.
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        if arr.max(initial=0) > 65535 or arr.min(initial=0) < 0:
+            raise ImageReadError(name, f"32-bit integer pixel values outside 0..65535 (mode {mode})")
+        pixels = (arr / top).astype(np.float32)[..., None]
+        bits = 16 if top > 255 else 8
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            raise ImageReadError(name, "floating-point image contains NaN or infinity")
+        hi = float(arr.max(initial=0))
+        pixels = np.clip(arr / (hi if hi > 1.0 else 1.0), 0, 1)[..., None]
+    elif img.mode in ("1", "L"):
+        pixels = (np.asarray(img.convert("L"), dtype=np.float32) / 255.0)[..., None]
+    elif img.mode == "RGB":
+        pixels = np.asarray(img, dtype=np.float32) / 255.0
+    elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    else:
+        try:
+            pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        except (ValueError, OSError) as exc:
+            raise ImageReadError(name, f"unsupported image mode {mode!r} ({exc})") from exc
+    if pixels.shape[0] < 1 or pixels.shape[1] < 1:
+        raise ImageReadError(name, "image has zero width or height")
+    return ImageData(np.ascontiguousarray(pixels, dtype=np.float32), alpha, bits, mode)
+
+
+def read_image(path: str | os.PathLike) -> ImageData:
+    """Read an image file; a missing, corrupt or truncated file raises ImageReadError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "no such file")
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image")
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now: truncated files fail here, not later in a worker
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            return image_from_pil(img, path)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(path, "not an image file Pillow can read (corrupt or unknown format)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(path, f"corrupt or truncated image ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(path, f"image too large ({exc})") from exc
+
+
+def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """Convert H x W x C float pixels to 1 (ITU-R 601 luma, as Pillow's "L") or 3 channels."""
+    have = pixels.shape[2]
+    if have == channels:
+        return pixels
+    if channels == 3 and have == 1:
+        return np.repeat(pixels, 3, axis=2)
+    if channels == 1 and have == 3:
+        luma = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return luma[..., None].astype(np.float32)
+    raise ValueError(f"cannot convert {have} channels to {channels}")
+
+
+def load_pixels(path: str | os.PathLike, channels: int = 3) -> np.ndarray:
+    """Read a file as float32 H x W x channels in [0, 1], flattening alpha onto white."""
+    data = read_image(path)
+    pixels = data.pixels
+    if data.alpha is not None:
+        pixels = pixels * data.alpha[..., None] + (1.0 - data.alpha[..., None])
+    return to_channels(pixels, channels)
+
+
+def to_pil(pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> Image.Image:
+    """Float pixels (H x W x {1,3} or H x W) in [0, 1] -> Pillow image (L, I;16, RGB, LA or RGBA)."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    pixels = np.clip(np.nan_to_num(pixels), 0.0, 1.0)
+    gray = pixels.shape[2] == 1
+    if bits == 16 and gray and alpha is None:
+        arr = np.round(pixels[..., 0] * 65535.0).astype(np.uint16)
+        return Image.fromarray(arr)  # uint16 2-D -> mode "I;16"
+    arr8 = np.round(pixels * 255.0).astype(np.uint8)
+    img = Image.fromarray(arr8[..., 0]) if gray else Image.fromarray(arr8)
+    if alpha is not None:
+        img.putalpha(Image.fromarray(np.round(np.clip(alpha, 0, 1) * 255.0).astype(np.uint8), "L"))
+    return img
+
+
+def save_png(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
+    """Write a PNG atomically (a crash never leaves a half-written file under the final name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = to_pil(pixels, alpha, bits)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                img.save(fh, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files under a folder, sorted. Uses os.scandir: 200K files list in well under a second."""
+    folder = Path(folder)
+    out: list[Path] = []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=True):
+                    if recursive and not entry.name.startswith("."):
+                        stack.append(Path(entry.path))
+                elif not entry.name.startswith(".") and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+                    out.append(Path(entry.path))
+    out.sort()
+    return out
