@@ -1,0 +1,1 @@
+"""Networks of the disentangled deblurring model, each a plain nn.Module."""

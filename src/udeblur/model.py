@@ -1,0 +1,132 @@
+"""The disentangled deblurring model (Lu et al., CVPR 2019): its seven networks and forward passes.
+
+    translator = Translator(ModelConfig())        # E_S^c, E_B^c (+ shared block), E^b, G_S, G_B
+    sharp = translator.deblur(blurred)            # deterministic: z_b = mu
+    net = translator.deblur_net()                 # the deblurring path only, for export/inference
+
+Discriminators live apart (``Discriminators``) because only training needs them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .archs.blocks import ResBlock, init_weights
+from .archs.blur_encoder import BlurEncoder, reparameterize
+from .archs.content_encoder import ContentEncoders, DomainContentEncoder
+from .archs.discriminator import MultiScaleDiscriminator
+from .archs.generator import GeneratorBranch, Generators
+from .config import ModelConfig
+
+
+class DeblurNet(nn.Module):
+    """The deblurring path s_b = G_S(E_B^c(b), mu(b)): what inference and the exported file need.
+
+    Built either fresh from a config (to load an exported file) or around a Translator's own modules
+    (``Translator.deblur_net``), in which case it shares their parameters.
+    """
+
+    def __init__(
+        self,
+        content_blurred: DomainContentEncoder,
+        content_shared: ResBlock,
+        blur: BlurEncoder,
+        gen_shared: ResBlock,
+        gen_sharp: GeneratorBranch,
+    ):
+        super().__init__()
+        self.content_blurred = content_blurred
+        self.content_shared = content_shared
+        self.blur = blur
+        self.gen_shared = gen_shared
+        self.gen_sharp = gen_sharp
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> DeblurNet:
+        return Translator(cfg).deblur_net()
+
+    #: total downsampling of the content path; inputs are padded to a multiple of this
+    size_multiple = 4
+
+    def forward(self, b: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Deblur N x C x H x W images in [-1, 1]; H and W must be multiples of 4 (Deblurrer pads)."""
+        if z is None:
+            z = self.blur(b)[0]
+        c = self.content_shared(self.content_blurred(b))
+        return self.gen_sharp(self.gen_shared(c), z)
+
+    def blur_code(self, b: torch.Tensor) -> torch.Tensor:
+        return self.blur(b)[0]
+
+
+class Translator(nn.Module):
+    """Encoders and generators: E_S^c, E_B^c (sharing their last block), E^b, G_S and G_B."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.content = ContentEncoders(cfg.channels, cfg.width, cfg.content_res_blocks, cfg.content_noise)
+        self.blur = BlurEncoder(cfg.channels, cfg.width, cfg.blur_latent, cfg.blur_blocks)
+        self.gen = Generators(self.content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks)
+        init_weights(self, cfg.init_std)
+
+    def deblur_net(self) -> DeblurNet:
+        return DeblurNet(self.content.blurred, self.content.shared, self.blur, self.gen.shared, self.gen.sharp)
+
+    @torch.no_grad()
+    def deblur(self, b: torch.Tensor) -> torch.Tensor:
+        """Deterministic deblurring (z_b = mu, no content noise) whatever the module's mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.deblur_net()(b)
+        finally:
+            self.train(was_training)
+
+    def translate(self, s: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The forward passes of method.md on a batch of sharp s and (unpaired) blurred b.
+
+        Returns c_s, c_b, mu, logvar, z (sampled blur code), s_b (deblurred), b_s (re-blurred).
+        """
+        c_s = self.content.encode_sharp(s)
+        c_b = self.content.encode_blurred(b)
+        mu, logvar = self.blur(b)
+        z = reparameterize(mu, logvar)
+        return {
+            "c_s": c_s,
+            "c_b": c_b,
+            "mu": mu,
+            "logvar": logvar,
+            "z": z,
+            "s_b": self.gen.to_sharp(c_b, z),
+            "b_s": self.gen.to_blurred(c_s, z),
+        }
+
+    def cycle(self, s_b: torch.Tensor, b_s: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-cycle: s_hat = G_S(E_B^c(b_s), E^b(b_s)), b_hat = G_B(E_S^c(s_b), z_b)."""
+        mu2, logvar2 = self.blur(b_s)
+        s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), reparameterize(mu2, logvar2))
+        b_hat = self.gen.to_blurred(self.content.encode_sharp(s_b), z)
+        return s_hat, b_hat
+
+
+class Discriminators(nn.Module):
+    """D_S and D_B, plus the authors' second pair for random-z outputs when that term is on."""
+
+    def __init__(self, cfg: ModelConfig, random_z: bool = True):
+        super().__init__()
+
+        def make() -> MultiScaleDiscriminator:
+            return MultiScaleDiscriminator(cfg.channels, cfg.disc_width, cfg.disc_layers, cfg.disc_scales)
+
+        self.sharp = make()
+        self.blurred = make()
+        self.sharp_random = make() if random_z else None
+        self.blurred_random = make() if random_z else None
+        init_weights(self, cfg.init_std)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of distinct parameters (shared modules counted once)."""
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,1 @@
+"""Training: the objective, the trainer, checkpoints and logs."""
