@@ -7,6 +7,7 @@ A config is plain data. Nothing mutates it after loading; components receive the
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from importlib import resources
@@ -254,6 +255,12 @@ def load_config(source: str | Path | None = "small", overrides: list[str] | None
         if not path.exists():
             raise ConfigError(f"{path}: no such config file (presets: {', '.join(PRESETS)})")
         data = _resolve(_read_yaml(path), path.parent)
+    return apply_overrides(data, overrides)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
+    """Build a config from a (partial) dict plus ``a.b=value`` overrides."""
+    data = copy.deepcopy(data)
     for item in overrides or []:
         keys, value = parse_override(item)
         node = data

@@ -49,6 +49,12 @@ class DeblurNet(nn.Module):
     #: total downsampling of the content path; inputs are padded to a multiple of this
     size_multiple = 4
 
+    @property
+    def min_size(self) -> int:
+        """Smallest height/width the networks accept (InstanceNorm needs a 2x2 content code; the blur
+        encoder halves the size 1 + blocks times). The Deblurrer pads smaller images up to it."""
+        return max(8, 2 ** (self.blur.blocks + 1))
+
     def forward(self, b: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Deblur N x C x H x W images in [-1, 1]; H and W must be multiples of 4 (Deblurrer pads)."""
         if z is None:

@@ -27,6 +27,7 @@ class BlurEncoder(nn.Module):
         self.fc_mu = nn.Linear(ch, latent)
         self.fc_logvar = nn.Linear(ch, latent)
         self.latent = latent
+        self.blocks = blocks
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.features(x)

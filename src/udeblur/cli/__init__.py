@@ -1,0 +1,1 @@
+"""The `udeblur` command line: a thin layer over the Python API."""

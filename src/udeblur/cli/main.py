@@ -1,0 +1,72 @@
+"""`udeblur` entry point. Each command lives in its own module with ``register(subparsers)``.
+
+Command modules import heavy dependencies inside their ``run`` function, so ``udeblur --help`` is instant and a
+problem in one command cannot break the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> module (relative to udeblur.cli); listed explicitly, never discovered by scanning
+COMMANDS = {
+    "train": "train_cmd",
+    "deblur": "deblur_cmd",
+    "demo": "demo_cmd",
+    "synth": "data_cmd",
+    "blur": "data_cmd",
+    "prepare": "data_cmd",
+}
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """User-caused errors are printed as one clear line, not a traceback."""
+    from ..config import ConfigError
+    from ..imageio import ImageReadError
+
+    errors: list[type[BaseException]] = [ConfigError, ImageReadError, FileNotFoundError]
+    for mod, name in (
+        ("udeblur.training.checkpoint", "CheckpointError"),
+        ("udeblur.data.datasets", "DatasetError"),
+        ("udeblur.training.trainer", "TrainingError"),
+    ):
+        try:
+            errors.append(getattr(importlib.import_module(mod), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="udeblur",
+        description="Unsupervised domain-specific deblurring via disentangled representations (CVPR 2019).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    registered = set()
+    for module_name in COMMANDS.values():
+        if module_name in registered:
+            continue
+        registered.add(module_name)
+        module = importlib.import_module(f"udeblur.cli.{module_name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("udeblur: interrupted", file=sys.stderr)
+        return 130
+    except _expected_errors() as exc:
+        print(f"udeblur {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The built-in text-document domain as a data root: generated once into the cache, then reused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from ..config import ExperimentConfig
+
+
+def cache_dir() -> Path:
+    """``$UDEBLUR_CACHE`` or ``~/.cache/udeblur``."""
+    return Path(os.environ.get("UDEBLUR_CACHE") or Path.home() / ".cache" / "udeblur")
+
+
+def builtin_text_config(cfg: ExperimentConfig):
+    from .text import TextDomainConfig
+
+    return TextDomainConfig(
+        train_count=cfg.data.builtin_count,
+        test_count=cfg.data.builtin_test_count,
+        channels=cfg.model.channels,
+        seed=cfg.train.seed,
+    )
+
+
+def builtin_text_root(cfg: ExperimentConfig, progress: bool = True) -> Path:
+    """Generate (first time) and return the folder of the built-in text domain for this config."""
+    from .text import make_text_domain
+
+    text_cfg = builtin_text_config(cfg)
+    key = hashlib.sha256(json.dumps(asdict(text_cfg), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    out = cache_dir() / f"text-{key}"
+    return make_text_domain(out, text_cfg, progress=progress)
+
+
+def resolve_data_root(cfg: ExperimentConfig, progress: bool = True) -> Path:
+    """``data.root`` if given, else the built-in text domain."""
+    if cfg.data.root:
+        return Path(cfg.data.root).expanduser()
+    return builtin_text_root(cfg, progress=progress)

@@ -1,0 +1,403 @@
+"""Deblurring images of any size and mode with a trained model, deterministically.
+
+    from udeblur.inference import Deblurrer
+    sharp = Deblurrer.from_checkpoint("model.safetensors")("blurred.jpg")   # PIL image, same size
+
+What happens to an image:
+
+* **Size.** The networks need H and W to be multiples of ``DeblurNet.size_multiple`` (4) and not smaller than the
+  deepest layer can reflect-pad (8 px, or 2^(blur_blocks+1) for the blur encoder: 16 for the paper's model). The
+  image is padded at the bottom/right by reflection (repeated reflection, or replication for a 1-px side), run,
+  and cropped back. It is never resized, so the output has exactly the input's size.
+* **Modes.** Pixels are deblurred in the model's channel count: a grayscale image given to an RGB model is
+  replicated to RGB and the result converted back to one channel by luma (ITU-R 601). An RGB image given to a
+  grayscale model is converted to gray (luma) and comes back grayscale. Alpha is never sent through the network
+  and is copied back unchanged. Palette images come back RGB (RGBA if transparent); 16-bit grayscale is
+  read and written with 16 bits. Other modes (CMYK, YCbCr, ...) are converted by ``udeblur.imageio``.
+* **Determinism.** Eval mode, z_b = mu (never sampled), no content noise. On one device and thread count the
+  same input gives bit-identical output.
+* **Tiling.** If H or W exceeds ``tile``, the image is cut into overlapping tiles (``overlap`` px, tile origins
+  aligned to multiples of 4 so the strided layers sample the same pixel grid as a whole-image pass) and the
+  outputs are cross-faded with raised-cosine ramps that sum to one, so there are no seams. Network memory is
+  bounded by the tile size; only the input/output arrays scale with the image.
+
+  The blur code z_b is computed ONCE for the whole image and given to every tile. The blur encoder has no
+  normalisation layers and ends in a global average pool followed by linear heads, so its mu over the whole image
+  equals the area-weighted mean of the mu of non-overlapping pieces up to the pieces' border effects; that is how
+  it is computed for large images, at full resolution. (A downscaled copy would be cheaper, but downscaling
+  shrinks the blur itself, so the code would describe a sharper image than the one being deblurred.)
+
+  What tiling cannot make identical: InstanceNorm (content encoder) and LayerNorm (generator) compute their
+  statistics over whatever they are given, so each tile is normalised with its own statistics rather than the
+  whole image's, and tile borders see reflection padding instead of their neighbours. Both effects are smooth
+  and local to each tile; the cross-fade hides the transition, and a generous overlap (default 64 px at the
+  default 1024-px tile) keeps the borders out of the result. Images no larger than ``tile`` are processed in
+  one pass and are unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..config import ModelConfig
+from ..imageio import ImageData, ImageReadError, image_from_pil, list_images, read_image, save_png, to_channels, to_pil
+from ..model import DeblurNet
+
+ImageLike = str | os.PathLike | Image.Image | np.ndarray
+
+# Modes whose alpha channel must come back even when it happens to be fully opaque (imageio drops those).
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+
+
+class DeblurBatchError(ValueError):
+    """Some files of a batch could not be deblurred. Raised after all the others were written.
+
+    ``failed`` lists (path, problem); ``written`` the outputs that were written.
+    """
+
+    def __init__(self, failed: list[tuple[Path, str]], written: list[Path]):
+        self.failed = failed
+        self.written = written
+        names = ", ".join(str(p) for p, _ in failed[:5]) + (", ..." if len(failed) > 5 else "")
+        total = len(failed) + len(written)
+        super().__init__(f"{len(failed)} of {total} image(s) could not be deblurred: {names}")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU. Asking for CUDA where there is none is an error, not a fallback."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here (use --device cpu)")
+    return dev
+
+
+def _pad_axis(x: torch.Tensor, extra: int, dim: int) -> torch.Tensor:
+    """Pad ``extra`` px at the end of ``dim`` (2 = H, 3 = W) by reflection, repeated when the pad exceeds the size.
+
+    torch's reflect pad needs pad < size, so large pads are done in steps; a 1-px side can only be replicated.
+    """
+    while extra > 0:
+        size = x.shape[dim]
+        if size == 1:
+            pad = (0, 0, 0, extra) if dim == 2 else (0, extra, 0, 0)
+            return F.pad(x, pad, mode="replicate")
+        step = min(extra, size - 1)
+        pad = (0, 0, 0, step) if dim == 2 else (0, step, 0, 0)
+        x = F.pad(x, pad, mode="reflect")
+        extra -= step
+    return x
+
+
+def _axis_tiles(length: int, tile: int, overlap: int) -> list[tuple[int, np.ndarray]]:
+    """Tile origins along one axis (multiples of 4) and each tile's 1-D blend weights.
+
+    ``length`` and ``tile`` are multiples of 4. Neighbouring tiles overlap by at least ``overlap`` px; within each
+    overlap they cross-fade with a raised cosine (weights of the pair sum to 1) centred in the overlap, so the
+    pixels nearest a tile's border, the ones most affected by its padding, get (almost) no weight.
+    """
+    if length <= tile:
+        return [(0, np.ones(length, dtype=np.float64))]
+    n = max(2, math.ceil((length - overlap) / (tile - overlap)))
+    while True:
+        starts = [4 * round(k * (length - tile) / (n - 1) / 4) for k in range(n)]
+        if all(starts[k] + tile - starts[k + 1] >= overlap for k in range(n - 1)):
+            break
+        n += 1  # rounding to multiples of 4 made one overlap a little short
+    steps = [starts[k + 1] - starts[k] for k in range(n - 1)]
+    # fade length: the requested overlap, but never so long that a middle tile's two fades would meet
+    fade = min([overlap, *steps, *(tile - s for s in steps)])
+    weights = [np.ones(tile, dtype=np.float64) for _ in starts]
+    for k in range(n - 1):
+        lo, hi = starts[k + 1], starts[k] + tile  # the overlap of tiles k and k+1, absolute coordinates
+        c0 = (lo + hi - fade) // 2
+        pos_k = np.arange(starts[k], starts[k] + tile)
+        pos_n = np.arange(starts[k + 1], starts[k + 1] + tile)
+        t = np.clip((pos_k - c0 + 0.5) / max(fade, 1), 0.0, 1.0) if fade else (pos_k >= c0).astype(np.float64)
+        weights[k] *= 0.5 + 0.5 * np.cos(np.pi * t)
+        t = np.clip((pos_n - c0 + 0.5) / max(fade, 1), 0.0, 1.0) if fade else (pos_n >= c0).astype(np.float64)
+        weights[k + 1] *= 0.5 - 0.5 * np.cos(np.pi * t)
+    return list(zip(starts, weights, strict=True))
+
+
+class Deblurrer:
+    """Deblur images with a trained deblurring path (E_B^c, shared block, E^b, G_S).
+
+    ``tile``: largest side processed in one pass (rounded down to a multiple of 4); bigger images are tiled.
+    ``overlap``: minimum overlap of neighbouring tiles in px (at most tile/2). ``batch``: tiles per forward pass
+    (helps on a GPU with small tiles; costs ``batch`` times the activation memory).
+    See the module docstring for sizes, modes, determinism and the tiling strategy.
+    """
+
+    def __init__(
+        self,
+        net: DeblurNet,
+        model_cfg: ModelConfig,
+        device: str | torch.device = "auto",
+        tile: int = 1024,
+        overlap: int = 64,
+        batch: int = 1,
+    ):
+        self.device = resolve_device(device)
+        self.net = net.to(self.device).eval()
+        self.model_cfg = model_cfg
+        self.channels = model_cfg.channels
+        m = DeblurNet.size_multiple
+        # the deepest reflection pads need >= 2 px: the content path at 1/4 scale, the blur encoder at
+        # 1/2^(blur_blocks+1) scale
+        self.min_side = max(2 * m, 2 ** (model_cfg.blur_blocks + 1))
+        tile = int(tile) // m * m
+        if tile < max(self.min_side, 16):
+            raise ValueError(f"tile must be at least {max(self.min_side, 16)} px for this model, got {tile}")
+        if not 0 <= int(overlap) <= tile // 2:
+            raise ValueError(f"overlap must be between 0 and tile/2 = {tile // 2} px, got {overlap}")
+        if int(batch) < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        self.tile, self.overlap, self.batch = tile, int(overlap), int(batch)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike, device: str | torch.device = "auto", expected_sha256: str | None = None, **kw
+    ) -> Deblurrer:
+        """Load an exported ``.safetensors`` model or a full training checkpoint (``.pt``).
+
+        Raises ``CheckpointError`` naming the file when it is missing, damaged or fails its SHA-256 check.
+        """
+        from ..training.checkpoint import load_deblur_net
+
+        net, model_cfg = load_deblur_net(path, expected_sha256=expected_sha256, map_location="cpu")
+        return cls(net, model_cfg, device=device, **kw)
+
+    # ------------------------------------------------------------------ public entry points
+
+    def __call__(self, image: ImageLike) -> Image.Image | np.ndarray:
+        """Deblur a path, a PIL image or a numpy array; the output has exactly the input's size.
+
+        Paths and PIL images give a PIL image (mode L, I;16, RGB, LA or RGBA, following the input).
+        Arrays (H x W or H x W x C, C = 1..4, uint8 / uint16 / float in [0, 1]) give an array of the same dtype;
+        C = 2 or 4 means the last channel is alpha and is copied back unchanged.
+        """
+        if isinstance(image, np.ndarray):
+            return self._deblur_array(image)
+        if isinstance(image, Image.Image):
+            return self._to_pil(self.deblur_data(image_from_pil(image)))
+        if isinstance(image, (str, os.PathLike)):
+            return self._to_pil(self.deblur_data(read_image(image)))
+        raise TypeError(f"cannot deblur a {type(image).__name__}; give a path, a PIL image or a numpy array")
+
+    def deblur_data(self, data: ImageData) -> ImageData:
+        """Deblur decoded image data; alpha and bit depth carry over (an opaque alpha of an RGBA/LA source too)."""
+        alpha = data.alpha
+        if alpha is None and data.source_mode in _ALPHA_MODES:
+            alpha = np.ones(data.size, dtype=np.float32)
+        return ImageData(self.deblur_pixels(data.pixels), alpha, data.bits, data.source_mode)
+
+    def deblur_file(self, src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+        """Read ``src``, deblur it and write a PNG to ``dst`` (atomically). Returns ``dst``."""
+        out = self.deblur_data(read_image(src))
+        save_png(dst, out.pixels, out.alpha, out.bits)
+        return Path(dst)
+
+    def deblur_paths(
+        self,
+        inputs: Sequence[str | os.PathLike],
+        out_dir: str | os.PathLike,
+        *,
+        progress: bool = True,
+        on_error: Callable[[Path, str], None] | None = None,
+    ) -> list[Path]:
+        """Deblur files and folders (recursively) into ``out_dir``; see ``plan_outputs`` for the output names.
+
+        A file that cannot be read or written is reported (``on_error(path, problem)``; default: one line on
+        stderr), skipped and counted; the rest are still written. If any failed, ``DeblurBatchError`` is raised
+        at the end, carrying ``failed`` and ``written``. Missing inputs and image-less folders raise
+        ``ImageReadError`` before anything is processed. Returns the written paths in input order.
+        """
+        from tqdm import tqdm
+
+        plan = plan_outputs(inputs, out_dir)
+        written: list[Path] = []
+        failed: list[tuple[Path, str]] = []
+        # disable=None: tqdm shows the bar only on a terminal
+        bar = tqdm(plan, desc="deblur", unit="img", disable=None if progress else True, file=sys.stderr)
+        for src, dst in bar:
+            try:
+                if dst.exists() and dst.resolve() == src.resolve():
+                    raise ImageReadError(src, "output would overwrite the input; choose another output folder")
+                self.deblur_file(src, dst)
+            except ImageReadError as exc:
+                problem = exc.problem
+            except OSError as exc:  # e.g. output not writable; other files may still succeed
+                problem = f"cannot write {dst} ({exc.strerror or exc})"
+            else:
+                written.append(dst)
+                continue
+            failed.append((src, problem))
+            if on_error is not None:
+                on_error(src, problem)
+            else:
+                tqdm.write(f"skipped {src}: {problem}", file=sys.stderr)
+        bar.close()
+        if failed:
+            raise DeblurBatchError(failed, written)
+        return written
+
+    @torch.inference_mode()
+    def deblur_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Float32 H x W x C (C = 1 or 3) in [0, 1] -> deblurred, same H x W, C as described in the module doc."""
+        if pixels.ndim == 2:
+            pixels = pixels[..., None]
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.shape[0] < 1 or pixels.shape[1] < 1:
+            raise ValueError(f"expected H x W x 1 or H x W x 3 pixels, got shape {pixels.shape}")
+        gray_in = pixels.shape[2] == 1
+        x = to_channels(np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0), self.channels)
+        y = self._run(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None] * 2.0 - 1.0)
+        out = ((y[0].permute(1, 2, 0).numpy() + 1.0) * 0.5).clip(0.0, 1.0).astype(np.float32)
+        if gray_in and self.channels == 3:
+            out = to_channels(out, 1)  # a 3-channel model may tint a gray image; luma brings it back to gray
+        return np.ascontiguousarray(out)
+
+    # ------------------------------------------------------------------ the network passes
+
+    def _pad(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return _pad_axis(_pad_axis(x, height - x.shape[2], 2), width - x.shape[3], 3)
+
+    def _padded_size(self, n: int) -> int:
+        m = DeblurNet.size_multiple
+        return max(self.min_side, -(-n // m) * m)
+
+    def _blur_code(self, x: torch.Tensor) -> torch.Tensor:
+        """mu of the whole (padded) image: one pass, or the area-weighted mean over non-overlapping tiles."""
+        _, _, h, w = x.shape
+        if h <= self.tile and w <= self.tile:
+            return self.net.blur_code(x.to(self.device))
+        total = torch.zeros(1, self.model_cfg.blur_latent, dtype=torch.float64, device=self.device)
+        for y0 in range(0, h, self.tile):
+            for x0 in range(0, w, self.tile):
+                piece = x[:, :, y0 : y0 + self.tile, x0 : x0 + self.tile]
+                ph, pw = piece.shape[2:]
+                piece = self._pad(piece, self._padded_size(ph), self._padded_size(pw))
+                total += self.net.blur_code(piece.to(self.device)).double() * (ph * pw)
+        return (total / (h * w)).float()
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """1 x C x H x W in [-1, 1] (CPU) -> deblurred 1 x C x H x W in [-1, 1] (CPU)."""
+        _, c, h, w = x.shape
+        hp, wp = self._padded_size(h), self._padded_size(w)
+        xp = self._pad(x, hp, wp)
+        z = self._blur_code(xp)
+        if hp <= self.tile and wp <= self.tile:
+            return self.net(xp.to(self.device), z).float().cpu()[:, :, :h, :w]
+        rows = _axis_tiles(hp, self.tile, self.overlap)
+        cols = _axis_tiles(wp, self.tile, self.overlap)
+        th, tw = min(hp, self.tile), min(wp, self.tile)
+        out = torch.zeros(1, c, hp, wp, dtype=torch.float32)
+        norm = torch.zeros(1, 1, hp, wp, dtype=torch.float32)
+        jobs = [(r, q) for r in rows for q in cols]
+        for i in range(0, len(jobs), self.batch):
+            chunk = jobs[i : i + self.batch]
+            tiles = torch.cat([xp[:, :, y0 : y0 + th, x0 : x0 + tw] for (y0, _), (x0, _) in chunk])
+            ys = self.net(tiles.to(self.device), z.expand(len(chunk), -1)).float().cpu()
+            for y_tile, ((y0, wy), (x0, wx)) in zip(ys, chunk, strict=True):
+                weight = torch.from_numpy(np.outer(wy, wx).astype(np.float32))
+                out[0, :, y0 : y0 + th, x0 : x0 + tw] += y_tile * weight
+                norm[0, 0, y0 : y0 + th, x0 : x0 + tw] += weight
+        return (out / norm.clamp_min(1e-12))[:, :, :h, :w]
+
+    # ------------------------------------------------------------------ conversions
+
+    def _to_pil(self, data: ImageData) -> Image.Image:
+        return to_pil(data.pixels, data.alpha, data.bits)
+
+    def _deblur_array(self, arr: np.ndarray) -> np.ndarray:
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
+            raise ValueError(f"expected an H x W or H x W x C (C = 1..4) array, got shape {arr.shape}")
+        if arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise ValueError(f"image has zero width or height (shape {arr.shape})")
+        if arr.dtype == np.uint8:
+            scale = 255.0
+        elif arr.dtype == np.uint16:
+            scale = 65535.0
+        elif np.issubdtype(arr.dtype, np.floating):
+            scale = 1.0
+            if not np.isfinite(arr).all():
+                raise ValueError("image array contains NaN or infinity")
+        else:
+            raise TypeError(f"unsupported array dtype {arr.dtype} (use uint8, uint16 or float in [0, 1])")
+        cube = arr[..., None] if arr.ndim == 2 else arr
+        n_colour = 1 if cube.shape[2] in (1, 2) else 3
+        alpha = cube[..., n_colour:]  # empty when there is no alpha; copied back bit-exact, never processed
+        out = self.deblur_pixels(cube[..., :n_colour].astype(np.float32) / np.float32(scale))
+        if scale == 1.0:
+            out_arr = out.astype(arr.dtype)
+        else:
+            out_arr = np.round(out * scale).astype(arr.dtype)
+        out_arr = np.concatenate([out_arr, alpha], axis=2) if alpha.shape[2] else out_arr
+        if arr.ndim == 2 and out_arr.shape[2] == 1:
+            out_arr = out_arr[..., 0]
+        return out_arr
+
+
+# ---------------------------------------------------------------------- batch planning
+
+
+def _collect(inputs: Iterable[str | os.PathLike], out_dir: Path) -> list[tuple[Path, Path]]:
+    """(source, output path relative to out_dir before clash handling). Files keep their name; folders their tree."""
+    out_resolved = out_dir.resolve()
+    items: list[tuple[Path, Path]] = []
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise ImageReadError(path, "no such file or folder")
+        if path.is_dir():
+            # skip what a previous run wrote when the output folder sits inside the input folder
+            found = [p for p in list_images(path) if out_resolved not in p.resolve().parents]
+            if not found:
+                raise ImageReadError(path, "folder contains no image files (.png, .jpg, .tif, ...)")
+            items += [(p, p.relative_to(path)) for p in found]
+        else:
+            items.append((path, Path(path.name)))
+    return items
+
+
+def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Pair every input image with its output PNG under ``out_dir``.
+
+    A file ``x/a.jpg`` -> ``out_dir/a.png``; a folder's files keep their path relative to the folder
+    (``photos/2019/b.tif`` -> ``out_dir/2019/b.png``). When several inputs would get the same output (``a.jpg``
+    and ``a.png``, compared case-insensitively for macOS/Windows), the non-PNG ones keep their extension in the
+    name (``a.jpg.png``); any clash still left gets ``-2``, ``-3``, ... before ``.png``, in input order.
+    Raises ``ImageReadError`` for a missing input or a folder without images.
+    """
+    out_dir = Path(out_dir)
+    items = _collect(inputs, out_dir)
+    rels = [rel.with_suffix(".png") for _, rel in items]
+    keys = [str(r).casefold() for r in rels]
+    clashing = {k for k, n in Counter(keys).items() if n > 1}
+    for i, (_, rel) in enumerate(items):
+        if keys[i] in clashing and rel.suffix.lower() != ".png":
+            rels[i] = rel.with_name(rel.name + ".png")
+    taken: set[str] = set()
+    result = []
+    for (src, _), rel in zip(items, rels, strict=True):
+        candidate, n = rel, 1
+        while str(candidate).casefold() in taken:
+            n += 1
+            candidate = rel.with_name(f"{rel.stem}-{n}.png")
+        taken.add(str(candidate).casefold())
+        result.append((src, out_dir / candidate))
+    return result

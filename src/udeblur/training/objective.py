@@ -1,0 +1,104 @@
+"""The training objective of method.md, term by term. Every term with weight 0 is skipped entirely.
+
+    L_G = adv * L_adv + kl * L_KL + cycle * L_cc + perceptual * L_p
+          + self_recon * L_rec + random_z_adv * L_adv(random z) + latent_regression * L_lr   (authors' code)
+
+One generator update follows the authors' (DRIT) order: the fakes are made once, the discriminators are
+updated on them (detached), then the encoders/generators are updated against the *updated* discriminators.
+As in DRIT, the random-z adversarial and latent-regression terms train the generators only: their content
+codes are detached and E^b is applied with frozen weights, so the blur encoder cannot learn to cheat them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.func import functional_call
+
+from ..config import LossConfig
+from ..losses.adversarial import discriminator_loss, generator_loss
+from ..losses.regularizers import kl_loss, l1_loss
+from ..model import Discriminators, Translator
+
+PerceptualFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def uses_random_z(w: LossConfig) -> bool:
+    return w.random_z_adv > 0 or w.latent_regression > 0
+
+
+def make_fakes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: LossConfig) -> dict[str, torch.Tensor]:
+    """Forward passes shared by the D and G updates: s_b, b_s (+ random-z outputs when used)."""
+    out = translator.translate(s, b)
+    if uses_random_z(w):
+        z_rand = torch.randn_like(out["mu"])
+        out["z_rand"] = z_rand
+        # detached content: these terms train the generators only (see module docstring)
+        out["b_rand"] = translator.gen.to_blurred(out["c_s"].detach(), z_rand)
+        if w.random_z_adv > 0:
+            out["s_rand"] = translator.gen.to_sharp(out["c_b"].detach(), z_rand)
+    return out
+
+
+def discriminator_objective(
+    discs: Discriminators, s: torch.Tensor, b: torch.Tensor, fakes: dict[str, torch.Tensor], w: LossConfig
+) -> dict[str, torch.Tensor]:
+    """Unweighted D losses (each D is a separate game; weights only scale G's side)."""
+    terms: dict[str, torch.Tensor] = {}
+    if w.adv > 0:
+        terms["d_sharp"] = discriminator_loss(discs.sharp(s), discs.sharp(fakes["s_b"].detach()), w.gan_mode)
+        terms["d_blurred"] = discriminator_loss(discs.blurred(b), discs.blurred(fakes["b_s"].detach()), w.gan_mode)
+    if w.random_z_adv > 0:
+        assert discs.sharp_random is not None and discs.blurred_random is not None
+        terms["d_sharp_random"] = discriminator_loss(
+            discs.sharp_random(s), discs.sharp_random(fakes["s_rand"].detach()), w.gan_mode
+        )
+        terms["d_blurred_random"] = discriminator_loss(
+            discs.blurred_random(b), discs.blurred_random(fakes["b_rand"].detach()), w.gan_mode
+        )
+    return terms
+
+
+def generator_objective(
+    translator: Translator,
+    discs: Discriminators,
+    s: torch.Tensor,
+    b: torch.Tensor,
+    fakes: dict[str, torch.Tensor],
+    w: LossConfig,
+    perceptual: PerceptualFn | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Weighted encoder/generator loss terms, and the cycle images (for sample grids)."""
+    terms: dict[str, torch.Tensor] = {}
+    images: dict[str, torch.Tensor] = {}
+    s_b, b_s, z = fakes["s_b"], fakes["b_s"], fakes["z"]
+    if w.adv > 0:
+        terms["adv"] = w.adv * (
+            generator_loss(discs.sharp(s_b), w.gan_mode) + generator_loss(discs.blurred(b_s), w.gan_mode)
+        )
+    if w.kl > 0:
+        terms["kl"] = w.kl * kl_loss(fakes["mu"], fakes["logvar"])
+    if w.cycle > 0:
+        s_hat, b_hat = translator.cycle(s_b, b_s, z)
+        terms["cycle"] = w.cycle * (l1_loss(s_hat, s) + l1_loss(b_hat, b))
+        images["s_hat"], images["b_hat"] = s_hat, b_hat
+    if w.self_recon > 0:
+        s_rec = translator.gen.to_sharp(fakes["c_s"], z)
+        b_rec = translator.gen.to_blurred(fakes["c_b"], z)
+        terms["self_recon"] = w.self_recon * (l1_loss(s_rec, s) + l1_loss(b_rec, b))
+    if w.perceptual > 0:
+        if perceptual is None:
+            raise ValueError("loss.perceptual > 0 needs a perceptual network")
+        terms["perceptual"] = w.perceptual * perceptual(s_b, b)  # vs its OWN blurred input
+    if w.random_z_adv > 0:
+        assert discs.sharp_random is not None and discs.blurred_random is not None
+        terms["random_z_adv"] = w.random_z_adv * (
+            generator_loss(discs.sharp_random(fakes["s_rand"]), w.gan_mode)
+            + generator_loss(discs.blurred_random(fakes["b_rand"]), w.gan_mode)
+        )
+    if w.latent_regression > 0:
+        frozen = {name: p.detach() for name, p in translator.blur.named_parameters()}
+        mu_rand, _ = functional_call(translator.blur, frozen, (fakes["b_rand"],))
+        terms["latent_regression"] = w.latent_regression * l1_loss(mu_rand, fakes["z_rand"])
+    return terms, images

@@ -1,0 +1,68 @@
+"""Where a run's numbers and pictures go: a JSONL log, TensorBoard, and sample-grid PNGs."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..imageio import save_png
+
+
+class RunLogger:
+    """Writes ``log.jsonl`` (one JSON object per logged step), TensorBoard scalars/images and samples/*.png.
+
+    Only the main process of a distributed run should own one.
+    """
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.run_dir / "log.jsonl", "a", buffering=1)  # noqa: SIM115 - closed in close()
+        self._tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+            except ImportError:  # tensorboard is a dependency, but a stripped install must still train
+                self._tb = None
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        record: dict[str, Any] = {"step": step, "time": round(time.time(), 3)}
+        for k, v in values.items():
+            record[k] = None if not math.isfinite(v) else round(float(v), 6)
+        self._jsonl.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for k, v in values.items():
+                self._tb.add_scalar(k, v, step)
+
+    def image(self, step: int, name: str, pixels: np.ndarray) -> Path:
+        path = self.run_dir / "samples" / f"{name}_{step:08d}.png"
+        save_png(path, pixels)
+        if self._tb is not None:
+            self._tb.add_image(name, pixels, step, dataformats="HWC")
+        return path
+
+    def close(self) -> None:
+        self._jsonl.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    """Records of a run's log.jsonl (a torn last line from a crash is ignored)."""
+    out = []
+    path = Path(run_dir) / "log.jsonl"
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

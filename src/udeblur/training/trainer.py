@@ -1,0 +1,329 @@
+"""The trainer: owns the networks' optimisation, the schedule, checkpoints, logs and sample grids.
+
+    from udeblur import Trainer, load_config
+    Trainer(load_config("small"), "runs/small").fit()
+
+Update order (the authors' DRIT code): every iteration the discriminators take one Adam step; every
+``train.g_every``-th iteration (2 by default) the encoders and generators take one step too, on the same
+fakes, against the just-updated discriminators. Two optimizer groups (generator side, discriminator side):
+one Adam per group is exactly the authors' one Adam per network, since Adam's state is per parameter.
+
+Exact resume: the data stream is a pure function of (seed, step) and the global torch RNG state is saved,
+so N steps + resume + M steps equals N+M steps straight (on the CPU; GPU kernels may not be deterministic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..config import ExperimentConfig, TrainConfig, config_from_dict
+from ..model import Discriminators, Translator
+from ..visualize import image_grid, to_numpy_image
+from .checkpoint import export_deblur_net, load_checkpoint, save_checkpoint
+from .objective import discriminator_objective, generator_objective, make_fakes
+from .run_logger import RunLogger
+
+CHECKPOINT_NAME = "checkpoints/last.pt"
+EXPORT_NAME = "deblur.safetensors"
+# settings that may differ when a run is resumed; everything else comes from the checkpoint
+RESUMABLE_OVERRIDES = {
+    "train": ("total_steps", "log_every", "sample_every", "checkpoint_every", "device", "tensorboard"),
+    "data": ("num_workers",),
+}
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (diverged, or the run folder is in an unexpected state)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"train.device={name!r} but CUDA is not available on this machine")
+    return dev
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Constant for the first ``lr_decay_start`` of training, then decays to ``lr_final_ratio`` at the end.
+
+    "exponential" is the paper's schedule, "linear" the authors' code (DRIT's lambda rule).
+    """
+    start = int(cfg.lr_decay_start * cfg.total_steps)
+    if cfg.lr_decay == "none" or step < start:
+        return 1.0
+    frac = min(1.0, (step - start) / max(1, cfg.total_steps - 1 - start))
+    if cfg.lr_decay == "exponential":
+        return cfg.lr_final_ratio**frac
+    return 1.0 - frac * (1.0 - cfg.lr_final_ratio)
+
+
+def _set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        run_dir: str | Path,
+        resume: bool = False,
+        progress: bool = True,
+        data_root: str | Path | None = None,
+    ):
+        self.run_dir = Path(run_dir)
+        ckpt_path = self.run_dir / CHECKPOINT_NAME
+        state: dict[str, Any] | None = None
+        if ckpt_path.exists():
+            if not resume:
+                raise TrainingError(
+                    f"{self.run_dir} already holds a checkpoint ({ckpt_path}); pass --resume to continue it "
+                    "or choose another output folder"
+                )
+            state = load_checkpoint(ckpt_path)
+            cfg = self._merge_resume_config(state["config"], cfg)
+        self.cfg = cfg
+        self.progress = progress
+        self.device = resolve_device(cfg.train.device)
+        torch.manual_seed(cfg.train.seed)
+
+        self.translator = Translator(cfg.model).to(self.device)
+        self.discs = Discriminators(cfg.model, random_z=cfg.loss.random_z_adv > 0).to(self.device)
+        t = cfg.train
+        self.opt_g = torch.optim.Adam(self.translator.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        self.opt_d = torch.optim.Adam(self.discs.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        self.step = 0
+        self._perceptual = self._make_perceptual()
+        if state is not None:
+            self._load_state(state)
+        self._data_root = data_root
+        self._sample_batch: dict[str, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ setup
+    @staticmethod
+    def _merge_resume_config(saved: dict[str, Any], given: ExperimentConfig) -> ExperimentConfig:
+        merged = {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+        given_dict = given.to_dict()
+        for section, keys in RESUMABLE_OVERRIDES.items():
+            for key in keys:
+                merged[section][key] = given_dict[section][key]
+        return config_from_dict(merged)
+
+    def _make_perceptual(self):
+        w = self.cfg.loss
+        if w.perceptual <= 0:
+            return None
+        from ..archs.vgg import load_perceptual_net
+        from ..losses.perceptual import perceptual_loss
+
+        net = load_perceptual_net(w.perceptual_net, w.perceptual_layer, w.vgg19_weights).to(self.device)
+        layer = w.perceptual_layer
+        return lambda x, y: perceptual_loss(net, x, y, layer)
+
+    def _autocast(self):
+        if self.cfg.train.amp == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _data_loader(self):
+        from ..config import replace
+        from ..data.builtin import resolve_data_root
+        from ..data.datasets import make_train_loader
+
+        root = self._data_root or resolve_data_root(self.cfg)
+        cfg = replace(self.cfg, data={"root": str(root)})
+        loader, dataset = make_train_loader(cfg, start_step=self.step)
+        return loader, dataset
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+            "translator": self.translator.state_dict(),
+            "discriminators": self.discs.state_dict(),
+            "optim_g": self.opt_g.state_dict(),
+            "optim_d": self.opt_d.state_dict(),
+            "rng": rng,
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.translator.load_state_dict(state["translator"])
+        self.discs.load_state_dict(state["discriminators"])
+        self.opt_g.load_state_dict(state["optim_g"])
+        self.opt_d.load_state_dict(state["optim_d"])
+        self.step = int(state["step"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    def save(self) -> Path:
+        """Full state (atomic) plus the inference-only export beside it."""
+        path = self.run_dir / CHECKPOINT_NAME
+        save_checkpoint(path, self.state_dict())
+        export_deblur_net(
+            self.translator.deblur_net(), self.cfg.model, self.run_dir / EXPORT_NAME, step=str(self.step),
+            name=self.cfg.name,
+        )
+        return path
+
+    # ------------------------------------------------------------------ one iteration
+    def _set_lr(self) -> float:
+        lr = self.cfg.train.lr * lr_factor(self.step, self.cfg.train)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        return lr
+
+    def _backward_step(self, loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, group: str,
+                       terms: dict[str, torch.Tensor]) -> float:
+        if not torch.isfinite(loss):
+            bad = [k for k, v in terms.items() if not torch.isfinite(v)]
+            raise TrainingError(
+                f"step {self.step}: {group} loss is not finite (terms {bad or list(terms)}). Lower train.lr, "
+                f"set train.grad_clip, or resume from {self.run_dir / CHECKPOINT_NAME}"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.cfg.train.grad_clip if self.cfg.train.grad_clip > 0 else math.inf
+        params = [p for p in module.parameters() if p.grad is not None]
+        norm = float(torch.nn.utils.clip_grad_norm_(params, clip)) if params else 0.0
+        if not math.isfinite(norm):
+            raise TrainingError(
+                f"step {self.step}: non-finite {group} gradient norm. Lower train.lr, set train.grad_clip, "
+                f"or resume from {self.run_dir / CHECKPOINT_NAME}"
+            )
+        opt.step()
+        return norm
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One iteration: a D step, and a G step every g_every iterations. Returns logged numbers."""
+        w = self.cfg.loss
+        s = batch["sharp"].to(self.device, non_blocking=True)
+        b = batch["blurred"].to(self.device, non_blocking=True)
+        g_turn = (self.step + 1) % self.cfg.train.g_every == 0
+        self.translator.train()
+        logs: dict[str, float] = {"lr": self._set_lr()}
+
+        grad_ctx = contextlib.nullcontext() if g_turn else torch.no_grad()
+        with grad_ctx, self._autocast():
+            fakes = make_fakes(self.translator, s, b, w)
+
+        with self._autocast():
+            d_terms = discriminator_objective(self.discs, s, b, fakes, w)
+        if d_terms:
+            d_loss = sum(d_terms.values())
+            logs["grad_norm_d"] = self._backward_step(d_loss, self.discs, self.opt_d, "discriminator", d_terms)
+            logs.update({k: float(v.detach()) for k, v in d_terms.items()})
+
+        if g_turn:
+            _set_requires_grad(self.discs, False)  # G's loss needs no gradient for D's weights
+            try:
+                with self._autocast():
+                    g_terms, _ = generator_objective(self.translator, self.discs, s, b, fakes, w, self._perceptual)
+                g_loss = sum(g_terms.values())
+                logs["grad_norm_g"] = self._backward_step(g_loss, self.translator, self.opt_g, "generator", g_terms)
+            finally:
+                _set_requires_grad(self.discs, True)
+            logs.update({k: float(v.detach()) for k, v in g_terms.items()})
+            logs["g_total"] = float(g_loss.detach())
+        self.step += 1
+        return logs
+
+    # ------------------------------------------------------------------ samples
+    def sample_grid(self, n: int = 4) -> Any:
+        """Rows of blurred | deblurred | sharp | re-blurred | cycle, on a fixed batch, with z = mu."""
+        if self._sample_batch is None:
+            return None
+        s = self._sample_batch["sharp"][:n].to(self.device)
+        b = self._sample_batch["blurred"][:n].to(self.device)
+        was_training = self.translator.training
+        self.translator.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                c_s = self.translator.content.encode_sharp(s)
+                c_b = self.translator.content.encode_blurred(b)
+                mu, _ = self.translator.blur(b)
+                s_b = self.translator.gen.to_sharp(c_b, mu)
+                b_s = self.translator.gen.to_blurred(c_s, mu)
+                mu2, _ = self.translator.blur(b_s)
+                s_hat = self.translator.gen.to_sharp(self.translator.content.encode_blurred(b_s), mu2)
+        finally:
+            self.translator.train(was_training)
+        rows = [[to_numpy_image(t[i]) for t in (b, s_b, s, b_s, s_hat)] for i in range(s.shape[0])]
+        return image_grid(rows)
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, max_steps: int | None = None) -> Path:
+        """Train until ``train.total_steps`` (or ``max_steps`` more steps). Returns the checkpoint path.
+
+        Ctrl-C saves a checkpoint at the current step before stopping, so nothing is lost.
+        """
+        t = self.cfg.train
+        end = t.total_steps if max_steps is None else min(t.total_steps, self.step + max_steps)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
+        logger = RunLogger(self.run_dir, tensorboard=t.tensorboard)
+        loader, dataset = self._data_loader()
+        self._sample_batch = _fixed_batch(dataset, 4, self.cfg.train.seed)
+        bar = tqdm(total=end, initial=self.step, disable=not self.progress, desc=self.cfg.name, unit="it",
+                   dynamic_ncols=True)
+        it = iter(loader)
+        last_time = time.perf_counter()
+        try:
+            while self.step < end:
+                logs = self.train_step(next(it))
+                bar.update(1)
+                if self.step % t.log_every == 0 or self.step == end:
+                    now = time.perf_counter()
+                    logs["sec_per_it"] = (now - last_time) / t.log_every
+                    last_time = now
+                    logger.scalars(self.step, logs)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in _BAR_KEYS})
+                if self.step % t.sample_every == 0 or self.step == end:
+                    grid = self.sample_grid()
+                    if grid is not None:
+                        logger.image(self.step, "samples", grid)
+                if self.step % t.checkpoint_every == 0 or self.step == end:
+                    self.save()
+        except KeyboardInterrupt:
+            self.save()
+            bar.write(f"interrupted: saved step {self.step} to {self.run_dir / CHECKPOINT_NAME}")
+            raise
+        finally:
+            bar.close()
+            logger.close()
+            del it
+        if getattr(dataset, "bad_files", None):
+            print(f"warning: {len(dataset.bad_files)} unreadable image file(s) were skipped during training")
+        return self.run_dir / CHECKPOINT_NAME
+
+
+_BAR_KEYS = ("adv", "cycle", "perceptual", "kl", "d_sharp", "g_total")
+
+
+def _fixed_batch(dataset: Any, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """A batch that stays the same all run long, for comparable sample grids."""
+    items = [dataset[(i % len(dataset.sharp_files), i % len(dataset.blurred_files), seed * 1000 + i)] for i in range(n)]
+    return {k: torch.stack([item[k] for item in items]) for k in ("sharp", "blurred")}
+
+
+def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
+    """Train a model and return the path of its final checkpoint (the export sits in run_dir/deblur.safetensors)."""
+    return Trainer(cfg, run_dir, resume=resume, progress=progress).fit()
+
+
+__all__ = ["Trainer", "TrainingError", "lr_factor", "train"]
