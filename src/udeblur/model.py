@@ -124,13 +124,15 @@ class Discriminators(nn.Module):
         super().__init__()
 
         def make() -> MultiScaleDiscriminator:
-            return MultiScaleDiscriminator(cfg.channels, cfg.disc_width, cfg.disc_layers, cfg.disc_scales)
+            # initialised one by one, so D_S and D_B do not depend on whether the random-z pair exists
+            d = MultiScaleDiscriminator(cfg.channels, cfg.disc_width, cfg.disc_layers, cfg.disc_scales)
+            init_weights(d, cfg.init_std)
+            return d
 
         self.sharp = make()
         self.blurred = make()
         self.sharp_random = make() if random_z else None
         self.blurred_random = make() if random_z else None
-        init_weights(self, cfg.init_std)
 
 
 def count_parameters(module: nn.Module) -> int:
