@@ -246,22 +246,23 @@ def test_bad_arguments(cache: Path) -> None:
 # --- (d) VGG-19 from torchvision's file layout ------------------------------------------------------------------
 
 
-def _fake_vgg19_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """torchvision's vgg19 keys and shapes (features.N + classifier), He-scaled random values."""
-    g = torch.Generator().manual_seed(seed)
+@pytest.fixture(scope="module")
+def fake19(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, torch.Tensor], Path]:
+    """A file with torchvision's vgg19 keys and shapes (features.N + classifier), He-scaled random values."""
+    g = torch.Generator().manual_seed(0)
     sd = {}
     for k, shape in vgg._expected_shapes("vgg19").items():
         fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else 1
         sd[k] = torch.randn(shape, generator=g) * (2.0 / fan_in) ** 0.5 if len(shape) == 4 else torch.zeros(shape)
     sd["classifier.6.weight"] = torch.zeros(1000, 8)  # extra keys of the real file are ignored
     sd["classifier.6.bias"] = torch.zeros(1000)
-    return sd
-
-
-def test_vgg19_loads_torchvision_layout(tmp_path: Path) -> None:
-    sd = _fake_vgg19_state_dict()
-    path = tmp_path / "vgg19-dcbb9e9d.pth"
+    path = tmp_path_factory.mktemp("vgg19") / "vgg19-dcbb9e9d.pth"
     torch.save(sd, path)
+    return sd, path
+
+
+def test_vgg19_loads_torchvision_layout(fake19) -> None:
+    sd, path = fake19
     net = VGGFeatures("vgg19", ["conv3_3", "conv3_4"], weights_path=path)
     # torchvision VGG-19 indices: conv3_3 = features.14, conv3_4 = features.16
     torch.testing.assert_close(_conv(net, "conv3_3").weight, sd["features.14.weight"])
@@ -278,9 +279,8 @@ def test_vgg19_loads_torchvision_layout(tmp_path: Path) -> None:
         assert f[layer].pow(2).mean().item() == pytest.approx(1.0, rel=1e-4)
 
 
-def test_vgg19_bad_files(tmp_path: Path) -> None:
-    good = tmp_path / "vgg19.pth"
-    torch.save(_fake_vgg19_state_dict(), good)
+def test_vgg19_bad_files(tmp_path: Path, fake19) -> None:
+    sd, good = fake19
     truncated = tmp_path / "vgg19_truncated.pth"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(VGGWeightsError, match="vgg19_truncated.pth.*truncated"):
@@ -291,7 +291,7 @@ def test_vgg19_bad_files(tmp_path: Path) -> None:
     torch.save({f"features.{i}.{k}": torch.zeros(1) for i in (0, 2, 28) for k in ("weight", "bias")}, vgg16_like)
     with pytest.raises(VGGWeightsError, match="vgg16.pth.*looks like a VGG-16"):
         VGGFeatures("vgg19", weights_path=vgg16_like)
-    wrong_shape = _fake_vgg19_state_dict()
+    wrong_shape = dict(sd)
     wrong_shape["features.14.weight"] = torch.zeros(256, 256, 1, 1)
     bad = tmp_path / "bad_shape.pth"
     torch.save(wrong_shape, bad)
@@ -299,13 +299,13 @@ def test_vgg19_bad_files(tmp_path: Path) -> None:
         VGGFeatures("vgg19", weights_path=bad)
 
 
-def test_vgg19_download_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vgg19_download_path(monkeypatch: pytest.MonkeyPatch, fake19) -> None:
     """Without weights_path the file comes from torch.hub (faked here: tests never download)."""
     calls = []
 
     def fake_download(url: str, **kwargs):
         calls.append((url, kwargs))
-        return _fake_vgg19_state_dict()
+        return fake19[0]
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
     VGGFeatures("vgg19", ["conv1_1"])

@@ -123,6 +123,10 @@ def find_domain_folders(root: str | os.PathLike) -> DomainFolders:
             f"{_layouts_text()}"
         )
     sharp, blurred = train
+    # names written by udeblur.data.prepare: a plan without a manifest is a preparation cut short
+    if (root / ".prepare_plan.json").exists() and not (root / "manifest.json").exists():
+        warnings.warn(f"{root}: its preparation did not finish (no manifest.json); rerun the same "
+                      "`udeblur prepare` command to complete it", stacklevel=2)
     _check_nonempty(sharp, "sharp training")
     _check_nonempty(blurred, "blurred training")
     test = _find_pair(root, TEST_LAYOUTS, "test")
@@ -497,8 +501,11 @@ def make_train_loader(cfg: ExperimentConfig, start_step: int = 0, rank: int = 0,
     dataset.report_bad = workers > 0
     sampler = UnpairedStepSampler(len(sharp), len(blurred), cfg.train.batch_size, cfg.train.seed,
                                   start_step=start_step, rank=rank, world_size=world_size)
+    # Own generator: DataLoader would otherwise draw the workers' base seed from the global torch RNG,
+    # shifting the training RNG stream (the samples themselves never use worker seeds).
     loader = TrainLoader(dataset, batch_sampler=sampler, num_workers=workers,
-                         persistent_workers=workers > 0, pin_memory=_wants_cuda(cfg.train.device))
+                         persistent_workers=workers > 0, pin_memory=_wants_cuda(cfg.train.device),
+                         generator=torch.Generator().manual_seed(cfg.train.seed))
     return loader, dataset
 
 

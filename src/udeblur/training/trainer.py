@@ -126,7 +126,7 @@ class Trainer:
         from ..archs.vgg import load_perceptual_net
         from ..losses.perceptual import perceptual_loss
 
-        net = load_perceptual_net(w.perceptual_net, w.perceptual_layer, w.vgg19_weights).to(self.device)
+        net = load_perceptual_net(w.perceptual_net, w.perceptual_layer, w.vgg19_weights, device=self.device)
         layer = w.perceptual_layer
         return lambda x, y: perceptual_loss(net, x, y, layer)
 
@@ -143,6 +143,9 @@ class Trainer:
         root = self._data_root or resolve_data_root(self.cfg)
         cfg = replace(self.cfg, data={"root": str(root)})
         loader, dataset = make_train_loader(cfg, start_step=self.step)
+        # DataLoader draws its workers' base seed from the global RNG unless it has its own generator;
+        # that draw would shift the training RNG stream differently in a resumed run.
+        loader.generator = torch.Generator().manual_seed(self.cfg.train.seed)
         return loader, dataset
 
     # ------------------------------------------------------------------ state
@@ -267,38 +270,47 @@ class Trainer:
         return image_grid(rows)
 
     # ------------------------------------------------------------------ loop
-    def fit(self, max_steps: int | None = None) -> Path:
-        """Train until ``train.total_steps`` (or ``max_steps`` more steps). Returns the checkpoint path.
+    def fit(self, max_steps: int | None = None, time_limit: float | None = None) -> Path:
+        """Train until ``train.total_steps`` (or ``max_steps`` more steps, or ``time_limit`` seconds).
 
-        Ctrl-C saves a checkpoint at the current step before stopping, so nothing is lost.
+        Returns the checkpoint path. Ctrl-C saves a checkpoint at the current step before stopping, so nothing
+        is lost; a run stopped early continues with ``resume=True``.
         """
+        started = time.perf_counter()
         t = self.cfg.train
         end = t.total_steps if max_steps is None else min(t.total_steps, self.step + max_steps)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
         logger = RunLogger(self.run_dir, tensorboard=t.tensorboard)
         loader, dataset = self._data_loader()
-        self._sample_batch = _fixed_batch(dataset, 4, self.cfg.train.seed)
+        self._sample_batch = _fixed_batch(dataset, 4, t.seed)
         bar = tqdm(total=end, initial=self.step, disable=not self.progress, desc=self.cfg.name, unit="it",
                    dynamic_ncols=True)
         it = iter(loader)
-        last_time = time.perf_counter()
+        last_time, last_step, saved_step = time.perf_counter(), self.step, None
         try:
             while self.step < end:
+                if time_limit is not None and time.perf_counter() - started > time_limit:
+                    bar.write(f"time limit of {time_limit:.0f} s reached at step {self.step}")
+                    break
                 logs = self.train_step(next(it))
                 bar.update(1)
-                if self.step % t.log_every == 0 or self.step == end:
+                final = self.step == end
+                if self.step % t.log_every == 0 or final:
                     now = time.perf_counter()
-                    logs["sec_per_it"] = (now - last_time) / t.log_every
-                    last_time = now
+                    logs["sec_per_it"] = (now - last_time) / max(1, self.step - last_step)
+                    last_time, last_step = now, self.step
                     logger.scalars(self.step, logs)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in _BAR_KEYS})
-                if self.step % t.sample_every == 0 or self.step == end:
+                if self.step % t.sample_every == 0 or final:
                     grid = self.sample_grid()
                     if grid is not None:
                         logger.image(self.step, "samples", grid)
-                if self.step % t.checkpoint_every == 0 or self.step == end:
+                if self.step % t.checkpoint_every == 0 or final:
                     self.save()
+                    saved_step = self.step
+            if saved_step != self.step:
+                self.save()
         except KeyboardInterrupt:
             self.save()
             bar.write(f"interrupted: saved step {self.step} to {self.run_dir / CHECKPOINT_NAME}")
@@ -317,7 +329,8 @@ _BAR_KEYS = ("adv", "cycle", "perceptual", "kl", "d_sharp", "g_total")
 
 def _fixed_batch(dataset: Any, n: int, seed: int) -> dict[str, torch.Tensor]:
     """A batch that stays the same all run long, for comparable sample grids."""
-    items = [dataset[(i % len(dataset.sharp_files), i % len(dataset.blurred_files), seed * 1000 + i)] for i in range(n)]
+    n_sharp, n_blurred = len(dataset.files["sharp"]), len(dataset.files["blurred"])
+    items = [dataset[(i % n_sharp, i % n_blurred, seed * 1000 + i)] for i in range(n)]
     return {k: torch.stack([item[k] for item in items]) for k in ("sharp", "blurred")}
 
 

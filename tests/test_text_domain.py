@@ -1,0 +1,220 @@
+"""The built-in text-document domain: rendering, unpairedness, aligned test pairs, caching."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from udeblur.data.blur import BlurConfig, convolve
+from udeblur.data.fonts import CHARSET, HEIGHT_PROBE, available_fonts, load_font, size_for_height
+from udeblur.data.text import TextDomainConfig, _all_words, make_text_domain, render_text_crop
+from udeblur.imageio import list_images, load_pixels
+
+QUIET = BlurConfig(kinds={"shake": 0.6, "defocus": 0.4}, max_kernel=9, min_kernel=3,
+                   noise_std=(0.0, 0.0))
+
+
+def tiny(**kw) -> TextDomainConfig:
+    base = dict(size=48, train_count=20, test_count=6, text_height=(8, 16), blur=QUIET, seed=1)
+    base.update(kw)
+    return TextDomainConfig(**base)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def domain(tmp_path_factory) -> Path:
+    return make_text_domain(tmp_path_factory.mktemp("text") / "dom", tiny(), workers=2, progress=False)
+
+
+def test_render_text_crop_shape_text_and_seed():
+    cfg = TextDomainConfig(size=96)
+    a, text_a = render_text_crop(np.random.default_rng(0), cfg)
+    b, text_b = render_text_crop(np.random.default_rng(0), cfg)
+    c, _ = render_text_crop(np.random.default_rng(1), cfg)
+    assert a.shape == (96, 96, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
+    np.testing.assert_array_equal(a, b)
+    assert text_a == text_b and not np.array_equal(a, c)
+    assert text_a.strip() and set(text_a) <= set(CHARSET + "\n")
+    gray, _ = render_text_crop(np.random.default_rng(0), replace(cfg, channels=1))
+    assert gray.shape == (96, 96, 1)
+
+
+def test_crops_look_like_dark_text_on_light_paper():
+    for seed in range(6):
+        crop, text = render_text_crop(np.random.default_rng(seed), TextDomainConfig())
+        luma = crop.mean(axis=2)
+        paper = np.median(luma)
+        assert paper > 0.6, seed  # mostly paper
+        if text:
+            assert luma.min() < paper - 0.3, seed  # with ink on it
+
+
+@pytest.mark.parametrize("height", [8, 20, 40])
+def test_font_size_gives_requested_text_height_for_every_font(height):
+    for font in available_fonts():
+        size = size_for_height(font.path, height)
+        _, top, _, bottom = load_font(font.path, size).getbbox(HEIGHT_PROBE, anchor="ls")
+        assert abs((bottom - top) - height) <= 1, (font.name, size, bottom - top)
+
+
+@pytest.mark.parametrize("height", [12, 30])
+def test_rendered_lines_have_the_configured_height(height):
+    """Ink bands of straight lines measured on the pixels: none taller than the text height (+ a little
+    for brackets and accents), and the tallest reach it."""
+    cfg = TextDomainConfig(size=128, text_height=(height, height), line_spacing=(1.5, 1.5), max_rotation=0.0)
+    tallest = []
+    for seed in range(8):
+        crop, _ = render_text_crop(np.random.default_rng(seed), cfg)
+        luma = crop.mean(axis=2)
+        inked = (luma < np.median(luma) - 0.25).any(axis=1)
+        runs, run = [], 0
+        for row in inked:
+            run = run + 1 if row else 0
+            runs.append(run)
+        # Bands cut by the crop border say nothing about height.
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], inked.astype(int), [0]])))
+        starts, ends = edges[::2], edges[1::2]
+        full = [e - s for s, e in zip(starts, ends, strict=True) if s > 0 and e < len(inked)]
+        if full:
+            assert max(full) <= height + 3, (seed, full)
+            tallest.append(max(full))
+    assert tallest and max(tallest) >= height - 2
+
+
+def test_visible_text_comes_from_the_recorded_lines(domain):
+    for split in ("train/sharp.jsonl", "train/blurred.jsonl", "test/text.jsonl"):
+        for rec in read_jsonl(domain / split):
+            for frag in filter(None, rec["text"].split("\n")):
+                assert any(frag in line for line in rec["lines"]), (split, rec["file"], frag)
+
+
+def test_layout_counts_and_meta(domain):
+    cfg = tiny()
+    for sub, n in (("train/sharp", 20), ("train/blurred", 20), ("test/sharp", 6), ("test/blurred", 6)):
+        imgs = list_images(domain / sub)
+        assert len(imgs) == n, sub
+        assert load_pixels(imgs[0]).shape == (48, 48, 3)
+    sharp_names = [p.name for p in list_images(domain / "test/sharp")]
+    assert sharp_names == [p.name for p in list_images(domain / "test/blurred")]
+    kernels = sorted((domain / "test/kernels").glob("*.npy"))
+    assert [k.stem for k in kernels] == [Path(n).stem for n in sharp_names]
+    records = read_jsonl(domain / "test/text.jsonl")
+    assert [r["file"] for r in records] == sharp_names
+    assert all(cfg.text_height[0] <= r["text_height"] <= cfg.text_height[1] for r in records)
+    meta = json.loads((domain / "meta.json").read_text())
+    assert meta["config"]["seed"] == 1 and meta["counts"] == {"train_sharp": 20, "train_blurred": 20, "test": 6}
+    assert meta["config"]["blur"]["max_kernel"] == 9 and meta["version"] >= 1
+
+
+def test_sharp_and_blurred_training_text_is_disjoint(domain):
+    sharp = read_jsonl(domain / "train/sharp.jsonl")
+    blurred = read_jsonl(domain / "train/blurred.jsonl")
+    test = read_jsonl(domain / "test/text.jsonl")
+
+    def lines(recs):
+        return {line for r in recs for line in r["lines"]}
+
+    assert lines(sharp) and lines(blurred)
+    assert not lines(sharp) & lines(blurred)
+    assert not lines(test) & (lines(sharp) | lines(blurred))
+    assert not {frag for r in sharp for frag in r["text"].split("\n") if len(frag) > 12} & {
+        frag for r in blurred for frag in r["text"].split("\n") if len(frag) > 12}
+    # Beyond the most frequent words, no word occurs on both sides.
+    head = set(_all_words()[0][:100])
+
+    def words(recs):
+        return {w.lower() for r in recs for line in r["lines"] for w in re.findall(r"[A-Za-z']+", line)} - head
+
+    assert not words(sharp) & words(blurred)
+    assert len(words(sharp)) > 50
+
+
+def test_test_pairs_align_pixel_for_pixel(domain):
+    for rec in read_jsonl(domain / "test/text.jsonl"):
+        sharp = load_pixels(domain / "test/sharp" / rec["file"])
+        blurred = load_pixels(domain / "test/blurred" / rec["file"])
+        kernel = np.load(domain / "test" / rec["kernel"])
+        assert abs(float(kernel.sum()) - 1) < 1e-5 and kernel.shape[0] <= 9
+        r = kernel.shape[0] // 2
+        expect = convolve(sharp, kernel)
+        # Away from the border (where the blur saw the page beyond the crop) it is the same blur; with
+        # noise off only the 8-bit rounding of the blurred PNG differs.
+        inner = (slice(r, -r or None), slice(r, -r or None))
+        assert np.abs(expect[inner] - blurred[inner]).max() <= 0.6 / 255, rec["file"]
+        # Shifting by one pixel must be clearly worse: the pair is aligned, not merely similar.
+        shifted = np.abs(np.roll(expect, 1, axis=1)[inner] - blurred[inner]).mean()
+        assert shifted > 5 * np.abs(expect[inner] - blurred[inner]).mean() + 1e-4
+
+
+def test_noise_is_added_to_blurred_crops(tmp_path):
+    noisy = replace(QUIET, noise_std=(0.02, 0.02))
+    root = make_text_domain(tmp_path / "n", tiny(train_count=0, test_count=3, blur=noisy), workers=1,
+                            progress=False)
+    for rec in read_jsonl(root / "test/text.jsonl"):
+        sharp = load_pixels(root / "test/sharp" / rec["file"])
+        blurred = load_pixels(root / "test/blurred" / rec["file"])
+        diff = (convolve(sharp, np.load(root / "test" / rec["kernel"])) - blurred)[5:-5, 5:-5]
+        assert 0.012 < diff.std() < 0.03
+
+
+def test_idempotent_reproducible_and_independent_of_workers(domain, tmp_path):
+    before = files(domain)
+    stamp = (domain / "train/sharp/000000.png").stat().st_mtime_ns
+    assert make_text_domain(domain, tiny(), workers=2, progress=False) == domain
+    assert (domain / "train/sharp/000000.png").stat().st_mtime_ns == stamp  # reused, not rewritten
+    one = make_text_domain(tmp_path / "one", tiny(), workers=1, progress=False)
+    assert files(one) == before
+    other = make_text_domain(tmp_path / "other", tiny(seed=2), workers=1, progress=False)
+    assert files(other)["train/sharp/000000.png"] != before["train/sharp/000000.png"]
+
+
+def test_half_written_or_changed_output_is_regenerated(tmp_path):
+    cfg = tiny(train_count=6, test_count=2)
+    root = make_text_domain(tmp_path / "d", cfg, workers=1, progress=False)
+    before = files(root)
+    (root / "meta.json").unlink()
+    (root / "train/sharp/000003.png").unlink()
+    make_text_domain(root, cfg, workers=1, progress=False)
+    assert files(root) == before
+    smaller = replace(cfg, train_count=3)
+    make_text_domain(root, smaller, workers=1, progress=False)
+    assert len(list_images(root / "train/sharp")) == 3
+    assert json.loads((root / "meta.json").read_text())["config"]["train_count"] == 3
+    assert not list(tmp_path.glob(".d.partial*"))
+
+
+def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "photos" / "holiday.png")
+    with pytest.raises(FileExistsError, match="holiday.png"):
+        make_text_domain(tmp_path / "photos", tiny(), workers=1, progress=False)
+    assert (tmp_path / "photos" / "holiday.png").exists()
+
+
+def test_grayscale_domain(tmp_path):
+    root = make_text_domain(tmp_path / "g", tiny(channels=1, train_count=3, test_count=1), workers=1,
+                            progress=False)
+    img = Image.open(root / "train/blurred/000000.png")
+    assert img.mode == "L" and img.size == (48, 48)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="channels"):
+        TextDomainConfig(channels=2)
+    with pytest.raises(ValueError, match="text_height"):
+        TextDomainConfig(text_height=(20, 10))
+    cfg = TextDomainConfig(blur={"kinds": {"defocus": 1.0}, "max_kernel": 11})  # as read back from JSON
+    assert isinstance(cfg.blur, BlurConfig) and cfg.blur.max_kernel == 11

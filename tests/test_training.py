@@ -1,0 +1,156 @@
+"""Trainer: learning happens, resume is exact, checkpoints survive interruptions, divergence is caught."""
+
+import json
+import os
+
+import pytest
+import torch
+
+from udeblur.config import load_config
+from udeblur.training.checkpoint import CheckpointError, load_checkpoint, load_deblur_net, save_checkpoint
+from udeblur.training.run_logger import read_log
+from udeblur.training.trainer import CHECKPOINT_NAME, EXPORT_NAME, Trainer, TrainingError, lr_factor
+
+
+@pytest.fixture(scope="module")
+def tiny_cfg():
+    # perceptual off keeps these tests fast; the perceptual path is covered by test_vgg and one run below
+    return load_config("tiny", ["loss.perceptual=0", "train.log_every=5", "train.sample_every=5"])
+
+
+def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    sd = {f"t.{k}": v for k, v in trainer.translator.state_dict().items()}
+    sd.update({f"d.{k}": v for k, v in trainer.discs.state_dict().items()})
+    return sd
+
+
+def test_resume_is_exact(tiny_cfg, tmp_path):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=6", "train.checkpoint_every=3"])
+    straight = Trainer(cfg, tmp_path / "straight", progress=False)
+    straight.fit()
+    first = Trainer(cfg, tmp_path / "split", progress=False)
+    first.fit(max_steps=3)
+    assert first.step == 3
+    resumed = Trainer(cfg, tmp_path / "split", resume=True, progress=False)
+    assert resumed.step == 3
+    resumed.fit()
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # optimizer state too
+    sa, sb = straight.opt_g.state_dict()["state"], resumed.opt_g.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
+
+
+def test_existing_run_is_not_overwritten_without_resume(tiny_cfg, tmp_path):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=2"])
+    Trainer(cfg, tmp_path, progress=False).fit()
+    with pytest.raises(TrainingError, match="--resume"):
+        Trainer(cfg, tmp_path, progress=False)
+
+
+def test_tiny_run_lowers_cycle_loss_and_writes_artifacts(tmp_path):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=240", "train.log_every=10",
+                               "train.sample_every=120", "train.checkpoint_every=120"])
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    trainer.fit()
+    log = [r for r in read_log(tmp_path) if "cycle" in r]
+    first = sum(r["cycle"] for r in log[:3]) / 3
+    last = sum(r["cycle"] for r in log[-3:]) / 3
+    assert last < 0.7 * first, (first, last)
+    assert (tmp_path / CHECKPOINT_NAME).exists() and (tmp_path / EXPORT_NAME).exists()
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["samples_00000120.png", "samples_00000240.png"]
+    assert (tmp_path / "config.yaml").exists()
+    net, model_cfg = load_deblur_net(tmp_path / EXPORT_NAME)
+    assert model_cfg == cfg.model
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.allclose(net(x), trainer.translator.deblur(x))
+
+
+def test_perceptual_training_step_runs(tmp_path):
+    cfg = load_config("tiny", ["train.total_steps=2", "train.g_every=1"])
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    trainer.fit()
+    rec = read_log(tmp_path)[-1]
+    assert rec["perceptual"] > 0
+
+
+def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"step": 1, "w": torch.ones(3)})
+
+    def crash(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"step": 2, "w": torch.zeros(3)})
+    monkeypatch.undo()
+    state = load_checkpoint(path)
+    assert state["step"] == 1 and torch.equal(state["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temp file left behind
+
+
+def test_truncated_or_foreign_checkpoint_gives_clear_error(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"step": 1, "w": torch.ones(1000)})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="ckpt.pt.*truncated or corrupt"):
+        load_checkpoint(path)
+    other = tmp_path / "other.pt"
+    torch.save({"model": torch.ones(1)}, other)
+    with pytest.raises(CheckpointError, match="not a udeblur training checkpoint"):
+        load_checkpoint(other)
+    with pytest.raises(CheckpointError, match="no such"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=2"])
+    Trainer(cfg, tmp_path, progress=False).fit()
+    state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    assert state["step"] == 2 and {"translator", "discriminators", "optim_g", "optim_d", "rng"} <= set(state)
+    assert json.dumps(state["config"])  # the config is plain data
+
+
+def test_divergence_is_reported_with_a_clear_message(tmp_path):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=4"])
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    with torch.no_grad():
+        next(trainer.discs.parameters()).fill_(float("nan"))
+    batch = {"sharp": torch.zeros(2, 3, 32, 32), "blurred": torch.zeros(2, 3, 32, 32)}
+    with pytest.raises(TrainingError, match="not finite.*lr"):
+        trainer.train_step(batch)
+
+
+def test_lr_schedule_paper_and_linear():
+    cfg = load_config("paper", ["train.total_steps=101"]).train
+    assert lr_factor(0, cfg) == 1.0 and lr_factor(49, cfg) == 1.0
+    assert lr_factor(100, cfg) == pytest.approx(cfg.lr_final_ratio)
+    mid = lr_factor(75, cfg)
+    assert mid == pytest.approx(cfg.lr_final_ratio**0.5, rel=1e-6)  # exponential: geometric halfway
+    lin = load_config("paper", ["train.total_steps=101", "train.lr_decay=linear"]).train
+    assert lr_factor(75, lin) == pytest.approx(1 - 0.5 * (1 - lin.lr_final_ratio), rel=1e-6)
+
+
+def test_ctrl_c_saves_a_checkpoint(tmp_path, monkeypatch):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=50", "train.checkpoint_every=1000"])
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    original = trainer.train_step
+    calls = {"n": 0}
+
+    def step_then_interrupt(batch):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return original(batch)
+
+    monkeypatch.setattr(trainer, "train_step", step_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["step"] == 3
+    assert os.path.exists(tmp_path / EXPORT_NAME)
