@@ -252,8 +252,17 @@ def test_blur_folder(tmp_path):
 
 
 def test_blur_folder_bad_source(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing"):
+    with pytest.raises(ValueError, match="missing: no such folder"):  # DatasetError
         blur_folder(tmp_path / "missing", tmp_path / "out", BlurConfig(), seed=0)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no image files"):
         blur_folder(tmp_path / "empty", tmp_path / "out", BlurConfig(), seed=0)
+
+
+def test_blur_folder_output_inside_source_is_not_read_back(tmp_path):
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(src / "a.png")
+    assert blur_folder(src, src / "blurred", BlurConfig(), seed=0) == 1
+    assert blur_folder(src, src / "blurred", BlurConfig(), seed=0) == 1
+    assert not (src / "blurred" / "blurred").exists()

@@ -90,3 +90,23 @@ def test_discriminators_are_multi_scale_and_optional_random_pair(tiny):
     assert d.sharp_random is None
     outs = d.sharp(torch.randn(1, 3, 32, 32))
     assert len(outs) == tiny.disc_scales and outs[0].shape[-1] > outs[1].shape[-1]
+
+
+def test_ablation_switches_change_the_networks():
+    from udeblur.config import ConfigError
+
+    base = load_config("tiny").model
+    no_share = load_config("tiny", ["model.shared_content=false"]).model
+    t = Translator(no_share)
+    assert t.content.blurred_last is not t.content.shared
+    assert count_parameters(t) > count_parameters(Translator(base))
+    assert t.deblur_net().content_shared is t.content.blurred_last
+
+    overrides = ["model.blur_encoder=false", "loss.kl=0", "loss.latent_regression=0", "loss.random_z_adv=0"]
+    no_blur = Translator(load_config("tiny", overrides).model)
+    assert no_blur.blur is None
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(no_blur.translate(x, x)["z"], torch.zeros(2, base.blur_latent))
+    assert no_blur.deblur(x).shape == x.shape
+    with pytest.raises(ConfigError, match="blur_encoder"):
+        load_config("tiny", ["model.blur_encoder=false"])

@@ -139,7 +139,7 @@ def test_sharp_and_blurred_training_text_is_disjoint(domain):
         return {w.lower() for r in recs for line in r["lines"] for w in re.findall(r"[A-Za-z']+", line)} - head
 
     assert not words(sharp) & words(blurred)
-    assert len(words(sharp)) > 50
+    assert len(words(sharp)) > 20 and len(words(blurred)) > 20  # not vacuous
 
 
 def test_test_pairs_align_pixel_for_pixel(domain):
@@ -199,7 +199,7 @@ def test_half_written_or_changed_output_is_regenerated(tmp_path):
 def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
     (tmp_path / "photos").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "photos" / "holiday.png")
-    with pytest.raises(FileExistsError, match="holiday.png"):
+    with pytest.raises(ValueError, match="holiday.png"):  # DatasetError
         make_text_domain(tmp_path / "photos", tiny(), workers=1, progress=False)
     assert (tmp_path / "photos" / "holiday.png").exists()
 

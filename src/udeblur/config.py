@@ -38,6 +38,9 @@ class ModelConfig:
     disc_layers: int = 4
     disc_width: int = 64
     init_std: float = 0.02  # N(0, std) initialisation of convolutions
+    # ablation switches (method.md / the paper's ablation study); the paper's model has both on
+    blur_encoder: bool = True  # False: no E^b, the generators get z = 0 (CycleGAN-like translation)
+    shared_content: bool = True  # False: E_S^c and E_B^c each get their own last residual block
 
 
 @dataclass
@@ -89,7 +92,9 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip total grad norm per optimizer group (0: off, only the NaN guard)
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    amp: str = "none"  # "none" or "bf16" autocast
+    amp: str = "none"  # "none", "bf16" (CPU/GPU autocast) or "fp16" (GPU, with gradient scaling)
+    channels_last: bool = False  # NHWC memory layout for the networks
+    compile: bool = False  # torch.compile the networks
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -172,7 +177,7 @@ def validate(cfg: ExperimentConfig) -> None:
         "loss.gan_mode": (cfg.loss.gan_mode, ("bce", "lsgan")),
         "loss.perceptual_net": (cfg.loss.perceptual_net, ("vgg16", "vgg19")),
         "train.lr_decay": (cfg.train.lr_decay, ("exponential", "linear", "none")),
-        "train.amp": (cfg.train.amp, ("none", "bf16")),
+        "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
@@ -187,6 +192,10 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("train.lr_decay_start must be a fraction in [0, 1]")
     if cfg.train.g_every < 1 or cfg.train.total_steps < 1 or cfg.train.batch_size < 1:
         raise ConfigError("train.g_every, train.total_steps and train.batch_size must be >= 1")
+    if not cfg.model.blur_encoder:
+        needs = [k for k in ("kl", "latent_regression", "random_z_adv") if getattr(cfg.loss, k) > 0]
+        if needs:
+            raise ConfigError(f"model.blur_encoder=false: set loss.{'/'.join(needs)} to 0 (they act on the blur code)")
     for f in fields(LossConfig):
         value = getattr(cfg.loss, f.name)
         if isinstance(value, float) and value < 0:

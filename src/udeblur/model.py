@@ -31,7 +31,7 @@ class DeblurNet(nn.Module):
         self,
         content_blurred: DomainContentEncoder,
         content_shared: ResBlock,
-        blur: BlurEncoder,
+        blur: BlurEncoder | None,
         gen_shared: ResBlock,
         gen_sharp: GeneratorBranch,
     ):
@@ -53,16 +53,18 @@ class DeblurNet(nn.Module):
     def min_size(self) -> int:
         """Smallest height/width the networks accept (InstanceNorm needs a 2x2 content code; the blur
         encoder halves the size 1 + blocks times). The Deblurrer pads smaller images up to it."""
-        return max(8, 2 ** (self.blur.blocks + 1))
+        return max(8, 2 ** (self.blur.blocks + 1)) if self.blur is not None else 8
 
     def forward(self, b: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Deblur N x C x H x W images in [-1, 1]; H and W must be multiples of 4 (Deblurrer pads)."""
         if z is None:
-            z = self.blur(b)[0]
+            z = self.blur_code(b)
         c = self.content_shared(self.content_blurred(b))
         return self.gen_sharp(self.gen_shared(c), z)
 
     def blur_code(self, b: torch.Tensor) -> torch.Tensor:
+        if self.blur is None:  # ablation without a blur encoder: the generators always get z = 0
+            return b.new_zeros(b.shape[0], self.gen_sharp.latent)
         return self.blur(b)[0]
 
 
@@ -72,13 +74,22 @@ class Translator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.content = ContentEncoders(cfg.channels, cfg.width, cfg.content_res_blocks, cfg.content_noise)
-        self.blur = BlurEncoder(cfg.channels, cfg.width, cfg.blur_latent, cfg.blur_blocks)
+        self.content = ContentEncoders(
+            cfg.channels, cfg.width, cfg.content_res_blocks, cfg.content_noise, share=cfg.shared_content
+        )
+        self.blur = BlurEncoder(cfg.channels, cfg.width, cfg.blur_latent, cfg.blur_blocks) if cfg.blur_encoder else None
         self.gen = Generators(self.content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks)
         init_weights(self, cfg.init_std)
 
     def deblur_net(self) -> DeblurNet:
-        return DeblurNet(self.content.blurred, self.content.shared, self.blur, self.gen.shared, self.gen.sharp)
+        return DeblurNet(self.content.blurred, self.content.blurred_last, self.blur, self.gen.shared, self.gen.sharp)
+
+    def encode_blur(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of E^b; without a blur encoder (ablation) a fixed z = 0 (logvar = 0)."""
+        if self.blur is None:
+            zero = b.new_zeros(b.shape[0], self.cfg.blur_latent)
+            return zero, zero
+        return self.blur(b)
 
     @torch.no_grad()
     def deblur(self, b: torch.Tensor) -> torch.Tensor:
@@ -97,8 +108,8 @@ class Translator(nn.Module):
         """
         c_s = self.content.encode_sharp(s)
         c_b = self.content.encode_blurred(b)
-        mu, logvar = self.blur(b)
-        z = reparameterize(mu, logvar)
+        mu, logvar = self.encode_blur(b)
+        z = reparameterize(mu, logvar) if self.blur is not None else mu
         return {
             "c_s": c_s,
             "c_b": c_b,
@@ -111,8 +122,9 @@ class Translator(nn.Module):
 
     def cycle(self, s_b: torch.Tensor, b_s: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-cycle: s_hat = G_S(E_B^c(b_s), E^b(b_s)), b_hat = G_B(E_S^c(s_b), z_b)."""
-        mu2, logvar2 = self.blur(b_s)
-        s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), reparameterize(mu2, logvar2))
+        mu2, logvar2 = self.encode_blur(b_s)
+        z2 = reparameterize(mu2, logvar2) if self.blur is not None else mu2
+        s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), z2)
         b_hat = self.gen.to_blurred(self.content.encode_sharp(s_b), z)
         return s_hat, b_hat
 

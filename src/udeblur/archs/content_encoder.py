@@ -34,22 +34,26 @@ class ContentEncoders(nn.Module):
     the content code (DRIT's GaussianNoiseLayer); at test time the code is deterministic.
     """
 
-    def __init__(self, channels: int = 3, width: int = 64, res_blocks: int = 3, noise_std: float = 1.0):
+    def __init__(
+        self, channels: int = 3, width: int = 64, res_blocks: int = 3, noise_std: float = 1.0, share: bool = True
+    ):
         super().__init__()
         self.sharp = DomainContentEncoder(channels, width, res_blocks)
         self.blurred = DomainContentEncoder(channels, width, res_blocks)
         self.shared = ResBlock(self.sharp.out_channels)
+        # ablation "no shared content layer": the blurred encoder gets its own last block
+        self.blurred_last = self.shared if share else ResBlock(self.sharp.out_channels)
         self.noise_std = noise_std
         self.out_channels = self.sharp.out_channels
 
-    def _finish(self, h: torch.Tensor) -> torch.Tensor:
-        h = self.shared(h)
+    def _finish(self, h: torch.Tensor, last: nn.Module) -> torch.Tensor:
+        h = last(h)
         if self.training and self.noise_std > 0:
             h = h + self.noise_std * torch.randn_like(h)
         return h
 
     def encode_sharp(self, s: torch.Tensor) -> torch.Tensor:
-        return self._finish(self.sharp(s))
+        return self._finish(self.sharp(s), self.shared)
 
     def encode_blurred(self, b: torch.Tensor) -> torch.Tensor:
-        return self._finish(self.blurred(b))
+        return self._finish(self.blurred(b), self.blurred_last)

@@ -17,6 +17,7 @@ class GeneratorBranch(nn.Module):
 
     def __init__(self, content_ch: int, latent: int, channels: int = 3, res_blocks: int = 3):
         super().__init__()
+        self.latent = latent
         ch = content_ch + latent
         self.res = nn.Sequential(*[ResBlock(ch) for _ in range(res_blocks)])
         ups = []

@@ -46,13 +46,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     registered = set()
-    for module_name in COMMANDS.values():
+    for command, module_name in COMMANDS.items():
         if module_name in registered:
             continue
         registered.add(module_name)
-        module = importlib.import_module(f"udeblur.cli.{module_name}")
+        try:
+            module = importlib.import_module(f"udeblur.cli.{module_name}")
+        except Exception as exc:  # one broken command must not take the others down
+            _register_broken(sub, command, module_name, exc)
+            continue
         module.register(sub)
     return parser
+
+
+def _register_broken(sub: argparse._SubParsersAction, command: str, module_name: str, exc: Exception) -> None:
+    names = [c for c, m in COMMANDS.items() if m == module_name]
+
+    def run(args: argparse.Namespace) -> int:
+        print(f"udeblur {args.command}: unavailable, its module failed to import: {exc!r}", file=sys.stderr)
+        return 2
+
+    for name in names:
+        p = sub.add_parser(name, help=f"(unavailable: {type(exc).__name__})", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(run=run)
 
 
 def main(argv: list[str] | None = None) -> int:

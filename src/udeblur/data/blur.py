@@ -43,6 +43,13 @@ class BlurConfig:
     jpeg_quality: tuple[int, int] | None = None  # JPEG re-compression quality range, or None
 
     def __post_init__(self) -> None:
+        # YAML/JSON give lists; keep tuples so configs compare and hash alike.
+        self.kinds = {str(k): float(v) for k, v in dict(self.kinds).items()}
+        self.noise_std = (float(self.noise_std[0]), float(self.noise_std[1]))
+        if self.poisson_peak is not None:
+            self.poisson_peak = (float(self.poisson_peak[0]), float(self.poisson_peak[1]))
+        if self.jpeg_quality is not None:
+            self.jpeg_quality = (int(self.jpeg_quality[0]), int(self.jpeg_quality[1]))
         unknown = set(self.kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"BlurConfig.kinds: unknown kind(s) {sorted(unknown)}; choose from {list(KINDS)}")
@@ -362,9 +369,13 @@ def degrade(pixels: np.ndarray, rng: np.random.Generator, cfg: BlurConfig) -> tu
 # ---------------------------------------------------------------------------------------------- folders
 
 
+_SEED_TAG = 0x626C7572  # "blur"
+
+
 def _file_seed(seed: int, rel: str) -> np.random.SeedSequence:
     # Seeded by the relative path, not the position in the listing: adding files changes nothing else.
-    return np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(rel.encode("utf-8"))])
+    # The leading tag keeps these streams apart from other users of the same seed.
+    return np.random.SeedSequence([_SEED_TAG, int(seed) % 2**32, zlib.crc32(rel.encode("utf-8"))])
 
 
 def blur_folder(src: Path, dst: Path, cfg: BlurConfig, seed: int, save_kernels: bool = False) -> int:
@@ -373,15 +384,21 @@ def blur_folder(src: Path, dst: Path, cfg: BlurConfig, seed: int, save_kernels: 
     Grayscale stays grayscale, 16-bit grayscale stays 16-bit, an alpha channel is blurred with the same
     kernel (no noise). With save_kernels the kernels go to ``dst/kernels/<relative path>.npy``. Unreadable
     files are skipped with a warning naming each and a count at the end. Returns the number written.
+    A missing or image-less `src` raises DatasetError. Each file's randomness comes from `seed` and its
+    relative path, so a re-run (or a run over more files) reproduces every output.
     """
     from ..imageio import ImageReadError, list_images, read_image, save_png
+    from .datasets import DatasetError
 
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
-        raise FileNotFoundError(f"{src}: no such folder")
+        raise DatasetError(f"{src}: no such folder")
     files = list_images(src)
+    out_root = dst.resolve()
+    # An output folder inside the source (photos/ -> photos/blurred/) must not be read back as input.
+    files = [f for f in files if not f.resolve().is_relative_to(out_root)]
     if not files:
-        raise ValueError(f"{src}: no image files found (looked for png, jpg, bmp, tif, webp, ...)")
+        raise DatasetError(f"{src}: no image files found (looked for png, jpg, bmp, tif, webp, ...)")
     written, skipped = 0, []
     for path in files:
         rel = path.relative_to(src)

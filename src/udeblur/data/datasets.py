@@ -521,5 +521,7 @@ __all__ = [
     "find_domain_folders",
     "find_test_folders",
     "make_train_loader",
+    "pad_to",
+    "resize_shorter",
     "to_tensor",
 ]

@@ -48,10 +48,14 @@ _BUNDLED = {
     "cmss10.ttf": ("Computer Modern Sans", False, False),
     "cmtt10.ttf": ("Computer Modern Typewriter", False, False),
 }
-# System font files that are not running text (symbols, maths, hairline weights, emoji, ...).
+# System font files that are not running Latin text (symbols, maths, hairline weights, other scripts, ...);
+# skipping them by name spares opening hundreds of files on a desktop install.
 _SKIP = re.compile(r"math|symbol|emoji|dingbat|icon|braille|extralight|thin|hairline|light|fallback|lastresort"
-                   r"|display|wingding|webding|opensymbol|awesome", re.IGNORECASE)
+                   r"|display|wingding|webding|opensymbol|awesome|cjk|arab|hebrew|devanagari|bengali|thai"
+                   r"|tamil|telugu|kannada|malayalam|gujarati|gurmukhi|khmer|myanmar|sinhala|tibetan"
+                   r"|ethiopic|georgian|armenian|syriac|thaana|mongolian", re.IGNORECASE)
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
+MAX_SYSTEM_FONTS = 64  # enough variety; the first ones in name order, so the choice is stable
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,8 @@ def _system_fonts(known: set[str]) -> list[FontSpec]:
     for root in SYSTEM_FONT_DIRS:
         if not os.path.isdir(root):
             continue
-        for dirpath, _, files in os.walk(root):
+        for dirpath, dirnames, files in os.walk(root):
+            dirnames.sort()  # a stable walk: the same file wins when two folders hold one name
             for fname in sorted(files):
                 if not fname.lower().endswith((".ttf", ".otf")) or fname in known or _SKIP.search(fname):
                     continue
@@ -113,7 +118,7 @@ def _system_fonts(known: set[str]) -> list[FontSpec]:
                                       "bold" in style or "black" in style or "heavy" in style,
                                       "italic" in style or "oblique" in style, False))
     found.sort(key=lambda f: f.name)
-    return found
+    return found[:MAX_SYSTEM_FONTS]
 
 
 @lru_cache(maxsize=4)
@@ -171,38 +176,37 @@ def advances(path: str, size: int) -> dict[str, float]:
     return {c: float(font.getlength(c)) for c in CHARSET}
 
 
-
 class GlyphCache:
-    """Coverage bitmaps of one font at one size, rasterised on first use per sub-pixel phase.
+    """Coverage bitmaps of one font at one size, rasterised on first use.
 
     Through PIL, FreeType costs ~10-30 us a glyph plus ~40 us a call; a page repeats the same few dozen
-    glyphs hundreds of times, and pasting a cached bitmap with numpy costs a few microseconds.
+    glyphs hundreds of times, and pasting a cached bitmap with numpy costs a few microseconds. PIL's
+    hinted rendering puts every glyph on a whole pixel anyway (the pen position is rounded), so one bitmap
+    per character reproduces it.
     """
 
     def __init__(self, path: str, size: int):
         self.font = load_font(path, size)
-        # A quarter-pixel pen position is visible in small print only.
-        self.phases = 4 if size < 12 else 2 if size < 24 else 1
-        self._base = size + 4  # pen position (x and baseline y) inside the scratch cell
-        self._scratch = Image.new("L", (2 * size + 8, 2 * size + 8), 0)
+        # Scratch cell with room for a bold W, accents above and descenders below the pen.
+        self._pen = (size + 6, 2 * size + 6)
+        self._scratch = Image.new("L", (3 * size + 12, 3 * size + 12), 0)
         self._draw = ImageDraw.Draw(self._scratch)
-        self._glyphs: dict[tuple[str, int], tuple[np.ndarray, int, int]] = {}
+        self._glyphs: dict[str, tuple[np.ndarray, int, int]] = {}
 
-    def get(self, char: str, phase: int) -> tuple[np.ndarray, int, int]:
+    def get(self, char: str) -> tuple[np.ndarray, int, int]:
         """(coverage uint8 h x w, dx, dy): the bitmap's top-left offset from the pen on the baseline."""
-        key = (char, phase)
-        glyph = self._glyphs.get(key)
+        glyph = self._glyphs.get(char)
         if glyph is None:
             self._scratch.paste(0, (0, 0, *self._scratch.size))
-            pen = self._base + phase / self.phases
-            self._draw.text((pen, self._base), char, font=self.font, fill=255, anchor="ls")
+            px, py = self._pen
+            self._draw.text((px, py), char, font=self.font, fill=255, anchor="ls")
             box = self._scratch.getbbox()
             if box is None:
                 glyph = (np.zeros((0, 0), np.uint8), 0, 0)
             else:
                 bmp = np.array(self._scratch.crop(box), dtype=np.uint8)
-                glyph = (bmp, box[0] - self._base, box[1] - self._base)
-            self._glyphs[key] = glyph
+                glyph = (bmp, box[0] - px, box[1] - py)
+            self._glyphs[char] = glyph
         return glyph
 
 

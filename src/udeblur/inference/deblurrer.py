@@ -32,14 +32,15 @@ What happens to an image:
 
   - ``norm="tile"`` (default, one pass): each tile normalises with its own statistics. Tiles of very different
     content (sky next to text) then get slightly different tone/contrast; the cross-fade keeps that free of
-    seams, but the result is not the whole-image result. On the test networks (random weights, 64-px tiles on a
-    100x140 image with quadrants of different contrast, the hard case) the mean difference is about half the
-    output's standard deviation; bigger tiles make it smaller. Tile borders, which see reflection padding
-    instead of their neighbours, are kept out of the result by the overlap (keep it generous: 64 px default).
+    seams, but the result is not the whole-image result. Measured with a briefly trained ``tiny`` model on a
+    256x512 mosaic of text crops: mean |difference| 0.029 / 0.020 / 0.008 (max 0.39 / 0.35 / 0.10) on a
+    [0, 1] scale with 64- / 128- / 256-px tiles; bigger tiles make it smaller. Tile borders, which see
+    reflection padding instead of their neighbours, are kept out of the result by the overlap (keep it
+    generous: 64 px default).
   - ``norm="image"`` (exact, about (number of norm layers / 2 + 1) times the work: ~11x for the paper's model):
     the tiles are first run layer by layer to gather whole-image statistics for every normalisation layer
     (``_ImageStatistics``), then every tile is normalised with them. The result equals a whole-image pass up to
-    tile-border effects (mean difference ~1e-5 with 256-px tiles).
+    tile-border effects: mean |difference| 0.002 / 0.0002 / <1e-5 in the measurement above.
 
   Images no larger than ``tile`` are processed in one pass, exactly, in either mode.
 """

@@ -114,7 +114,7 @@ def load_deblur_net(
         raise CheckpointError(path, "is a folder; give the model file (.safetensors or .pt)")
     sidecar = Path(str(path) + ".sha256")
     if expected_sha256 is None and sidecar.exists():
-        expected_sha256 = sidecar.read_text().split()[0] if sidecar.read_text().strip() else None
+        expected_sha256 = (sidecar.read_text().split() or [None])[0]
     if expected_sha256 is not None:
         actual = sha256_of(path)
         if actual != expected_sha256:
@@ -134,7 +134,12 @@ def load_deblur_net(
         _load_state(net, tensors, path)
     else:
         state = load_checkpoint(path, map_location)
-        model_cfg = _build(ModelConfig, state["config"]["model"], "model")
+        if "translator" not in state or "model" not in state.get("config", {}):
+            raise CheckpointError(path, "training checkpoint lacks the translator weights or the model config")
+        try:
+            model_cfg = _build(ModelConfig, state["config"]["model"], "model")
+        except ConfigError as exc:
+            raise CheckpointError(path, f"bad model config in checkpoint: {exc}") from exc
         translator = Translator(model_cfg)
         _load_state(translator, state["translator"], path)
         net = translator.deblur_net()

@@ -259,10 +259,10 @@ class Trainer:
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 c_s = self.translator.content.encode_sharp(s)
                 c_b = self.translator.content.encode_blurred(b)
-                mu, _ = self.translator.blur(b)
+                mu, _ = self.translator.encode_blur(b)
                 s_b = self.translator.gen.to_sharp(c_b, mu)
                 b_s = self.translator.gen.to_blurred(c_s, mu)
-                mu2, _ = self.translator.blur(b_s)
+                mu2, _ = self.translator.encode_blur(b_s)
                 s_hat = self.translator.gen.to_sharp(self.translator.content.encode_blurred(b_s), mu2)
         finally:
             self.translator.train(was_training)

@@ -1,0 +1,44 @@
+"""udeblur: unsupervised domain-specific deblurring via disentangled representations (Lu et al., CVPR 2019).
+
+    from udeblur import Deblurrer
+    sharp = Deblurrer.from_checkpoint("runs/small/deblur.safetensors")("blurred.png")
+
+    from udeblur import Trainer, load_config
+    Trainer(load_config("small", ["data.root=my_data"]), "runs/small").fit()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module; imported on first use so `import udeblur` stays cheap and one module's
+# problem does not break the others
+_EXPORTS = {
+    "ExperimentConfig": "udeblur.config",
+    "ModelConfig": "udeblur.config",
+    "LossConfig": "udeblur.config",
+    "DataConfig": "udeblur.config",
+    "TrainConfig": "udeblur.config",
+    "load_config": "udeblur.config",
+    "Translator": "udeblur.model",
+    "DeblurNet": "udeblur.model",
+    "Discriminators": "udeblur.model",
+    "Trainer": "udeblur.training.trainer",
+    "train": "udeblur.training.trainer",
+    "Deblurrer": "udeblur.inference.deblurrer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'udeblur' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
