@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .blocks import DownResBlock
+from .noise import noise_like
 
 
 class BlurEncoder(nn.Module):
@@ -36,4 +37,4 @@ class BlurEncoder(nn.Module):
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I)."""
-    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    return mu + torch.exp(0.5 * logvar) * noise_like(mu)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .blocks import ResBlock, conv_block
+from .noise import noise_like
 
 
 class DomainContentEncoder(nn.Module):
@@ -49,7 +50,7 @@ class ContentEncoders(nn.Module):
     def _finish(self, h: torch.Tensor, last: nn.Module) -> torch.Tensor:
         h = last(h)
         if self.training and self.noise_std > 0:
-            h = h + self.noise_std * torch.randn_like(h)
+            h = h + self.noise_std * noise_like(h)
         return h
 
     def encode_sharp(self, s: torch.Tensor) -> torch.Tensor:

@@ -73,11 +73,18 @@ def run(args: argparse.Namespace) -> int:
     from ..imageio import save_png
 
     save_png(out / "grid.png", grid)
+    figures = [("held-back test crops: blurred input | udeblur | sharp (truth)", "grid.png")]
+    samples = sorted((out / "run" / "samples").glob("samples_*.png"))
+    if samples:
+        figures.append((
+            f"training sample at step {trainer.step}: blurred | deblurred | sharp | re-blurred sharp | cycle",
+            str(samples[-1].relative_to(out)),
+        ))
     page = write_html(
         out / "index.html",
         "udeblur demo: built-in text domain",
         rows,
-        [("blurred input | udeblur | sharp (truth)", "grid.png")],
+        figures,
         notes=[
             f"Trained the '{cfg.name}' preset for {trainer.step} steps on unpaired synthetic text crops, "
             f"evaluated on {len(outputs)} held-back paired crops. A few CPU minutes are far from the paper's "

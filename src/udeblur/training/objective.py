@@ -17,6 +17,7 @@ import torch
 from torch.func import functional_call
 
 from ..config import LossConfig
+from ..archs.noise import noise_like
 from ..losses.adversarial import discriminator_loss, generator_loss
 from ..losses.regularizers import kl_loss, l1_loss
 from ..model import Discriminators, Translator
@@ -32,7 +33,7 @@ def make_fakes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: Loss
     """Forward passes shared by the D and G updates: s_b, b_s (+ random-z outputs when used)."""
     out = translator.translate(s, b)
     if uses_random_z(w):
-        z_rand = torch.randn_like(out["mu"])
+        z_rand = noise_like(out["mu"])
         out["z_rand"] = z_rand
         # detached content: these terms train the generators only (see module docstring)
         out["b_rand"] = translator.gen.to_blurred(out["c_s"].detach(), z_rand)

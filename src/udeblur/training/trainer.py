@@ -309,7 +309,10 @@ class Trainer:
                 if self.step % t.checkpoint_every == 0 or final:
                     self.save()
                     saved_step = self.step
-            if saved_step != self.step:
+            if saved_step != self.step:  # stopped early (time limit): keep a sample and the weights
+                grid = self.sample_grid()
+                if grid is not None:
+                    logger.image(self.step, "samples", grid)
                 self.save()
         except KeyboardInterrupt:
             self.save()
