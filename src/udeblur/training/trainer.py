@@ -10,6 +10,16 @@ one Adam per group is exactly the authors' one Adam per network, since Adam's st
 
 Exact resume: the data stream is a pure function of (seed, step) and the global torch RNG state is saved,
 so N steps + resume + M steps equals N+M steps straight (on the CPU; GPU kernels may not be deterministic).
+
+Distributed: under ``torchrun`` (RANK/WORLD_SIZE in the environment) the trainer joins the process group, splits
+the GLOBAL batch ``train.batch_size`` over the ranks and averages each optimizer group's gradients across ranks
+before clipping and stepping; only rank 0 logs and writes files. See ``training/distributed.py`` for why this is
+a manual all-reduce rather than DDP, and how the noise is kept identical to a single-process run.
+
+Speed switches (``train.*``): ``amp`` = "bf16" (autocast, CPU and GPU; no scaling needed, bf16 has fp32's range)
+or "fp16" (CUDA only, with one GradScaler per optimizer group, so an overflow skips only that group's step);
+``channels_last`` (NHWC networks and inputs); ``compile`` (``nn.Module.compile`` on each sub-network the
+objective calls, which keeps state-dict keys unchanged so checkpoints stay interchangeable).
 """
 
 from __future__ import annotations
@@ -24,9 +34,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import ExperimentConfig, TrainConfig, config_from_dict
+from ..archs.noise import sharded_noise
+from ..config import ConfigError, ExperimentConfig, TrainConfig, config_from_dict
 from ..model import Discriminators, Translator
 from ..visualize import image_grid, to_numpy_image
+from . import distributed
 from .checkpoint import export_deblur_net, load_checkpoint, save_checkpoint
 from .objective import discriminator_objective, generator_objective, make_fakes
 from .run_logger import RunLogger
@@ -35,7 +47,8 @@ CHECKPOINT_NAME = "checkpoints/last.pt"
 EXPORT_NAME = "deblur.safetensors"
 # settings that may differ when a run is resumed; everything else comes from the checkpoint
 RESUMABLE_OVERRIDES = {
-    "train": ("total_steps", "log_every", "sample_every", "checkpoint_every", "device", "tensorboard"),
+    "train": ("total_steps", "log_every", "sample_every", "checkpoint_every", "device", "tensorboard", "amp",
+              "channels_last", "compile"),
     "data": ("num_workers",),
 }
 
@@ -82,6 +95,8 @@ class Trainer:
         data_root: str | Path | None = None,
     ):
         self.run_dir = Path(run_dir)
+        # joins the torchrun job if there is one (no-op in a single process)
+        self.dist = distributed.setup(cfg.train.device)
         ckpt_path = self.run_dir / CHECKPOINT_NAME
         state: dict[str, Any] | None = None
         if ckpt_path.exists():
@@ -95,17 +110,41 @@ class Trainer:
         self.cfg = cfg
         self.progress = progress
         self.device = resolve_device(cfg.train.device)
-        torch.manual_seed(cfg.train.seed)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
+        t = cfg.train
+        if t.batch_size % self.dist.world_size:
+            raise ConfigError(
+                f"train.batch_size={t.batch_size} is the global batch and must be divisible by the world size "
+                f"{self.dist.world_size} (each process takes batch_size / world_size samples)"
+            )
+        if t.amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError(f"train.amp=fp16 needs a CUDA device (gradient scaling), not {self.device}; "
+                              "use train.amp=bf16 on the CPU")
+        # the same seed on every rank: identical initial weights and an identical noise RNG (see distributed.py)
+        torch.manual_seed(t.seed)
 
         self.translator = Translator(cfg.model).to(self.device)
         self.discs = Discriminators(cfg.model, random_z=cfg.loss.random_z_adv > 0).to(self.device)
-        t = cfg.train
+        if t.channels_last:
+            self.translator.to(memory_format=torch.channels_last)
+            self.discs.to(memory_format=torch.channels_last)
         self.opt_g = torch.optim.Adam(self.translator.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
         self.opt_d = torch.optim.Adam(self.discs.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        # fp16 needs loss scaling; one scaler per group since the groups step at different rates
+        self.scaler_g = torch.amp.GradScaler("cuda") if t.amp == "fp16" else None
+        self.scaler_d = torch.amp.GradScaler("cuda") if t.amp == "fp16" else None
+        self._amp_skips = 0
         self.step = 0
         self._perceptual = self._make_perceptual()
         if state is not None:
             self._load_state(state)
+        # DDP's guarantee: all ranks start from rank 0's weights, whatever happened above
+        distributed.broadcast_module(self.translator, self.dist)
+        distributed.broadcast_module(self.discs, self.dist)
+        self._compile_pending = False
+        if t.compile:
+            self._compile_networks()
         self._data_root = data_root
         self._sample_batch: dict[str, torch.Tensor] | None = None
 
@@ -133,16 +172,50 @@ class Trainer:
     def _autocast(self):
         if self.cfg.train.amp == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        if self.cfg.train.amp == "fp16":
+            return torch.autocast(self.device.type, dtype=torch.float16)
         return contextlib.nullcontext()
+
+    def _noise(self):
+        """Distributed: every rank draws the global batch's noise and keeps its rows (archs/noise.py)."""
+        if self.dist.enabled:
+            return sharded_noise(self.dist.rank, self.dist.world_size)
+        return contextlib.nullcontext()
+
+    def _compile_networks(self) -> None:
+        """torch.compile each sub-network the objective calls directly (compiling the top modules would not
+        help: their ``forward`` is never called). ``Module.compile`` works in place, so parameter names, state
+        dicts and checkpoints are unchanged. Compilation is lazy: failures surface at the first step."""
+        if not hasattr(nn.Module, "compile"):
+            raise ConfigError("train.compile=true needs torch >= 2.2 (nn.Module.compile)")
+        tr = self.translator
+        nets: list[nn.Module] = [tr.content.sharp, tr.content.blurred, tr.content.shared, tr.gen.shared,
+                                 tr.gen.sharp, tr.gen.blurred]
+        if tr.content.blurred_last is not tr.content.shared:
+            nets.append(tr.content.blurred_last)
+        if tr.blur is not None:
+            nets.append(tr.blur)
+        nets += [d for d in self.discs.children()]
+        for net in nets:
+            net.compile()
+        self._compile_pending = True
 
     def _data_loader(self):
         from ..config import replace
         from ..data.builtin import resolve_data_root
         from ..data.datasets import make_train_loader
 
-        root = self._data_root or resolve_data_root(self.cfg)
-        cfg = replace(self.cfg, data={"root": str(root)})
-        loader, dataset = make_train_loader(cfg, start_step=self.step)
+        # rank 0 generates the built-in data (if needed) before the others look at the folder
+        if self.dist.is_main:
+            root = self._data_root or resolve_data_root(self.cfg, progress=self.progress)
+        distributed.barrier(self.dist)
+        if not self.dist.is_main:
+            root = self._data_root or resolve_data_root(self.cfg, progress=False)
+        # train.batch_size is the global batch; the sampler hands each rank its share of the global key list
+        per_rank = self.cfg.train.batch_size // self.dist.world_size
+        cfg = replace(self.cfg, data={"root": str(root)}, train={"batch_size": per_rank})
+        loader, dataset = make_train_loader(cfg, start_step=self.step, rank=self.dist.rank,
+                                            world_size=self.dist.world_size)
         # DataLoader draws its workers' base seed from the global RNG unless it has its own generator;
         # that draw would shift the training RNG stream differently in a resumed run.
         loader.generator = torch.Generator().manual_seed(self.cfg.train.seed)
@@ -151,9 +224,11 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {
+        if self.device.type == "cuda":
+            # the training device's generator only: it is in the same state on every rank, so the checkpoint
+            # resumes on any GPU / world size
+            rng["cuda_device"] = torch.cuda.get_rng_state(self.device)
+        state = {
             "step": self.step,
             "config": self.cfg.to_dict(),
             "translator": self.translator.state_dict(),
@@ -162,6 +237,10 @@ class Trainer:
             "optim_d": self.opt_d.state_dict(),
             "rng": rng,
         }
+        for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
+            if scaler is not None:
+                state[name] = scaler.state_dict()
+        return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.translator.load_state_dict(state["translator"])
@@ -170,12 +249,20 @@ class Trainer:
         self.opt_d.load_state_dict(state["optim_d"])
         self.step = int(state["step"])
         torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if self.device.type == "cuda":
+            if "cuda_device" in state["rng"]:
+                torch.cuda.set_rng_state(state["rng"]["cuda_device"], self.device)
+            elif "cuda" in state["rng"] and len(state["rng"]["cuda"]) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])  # checkpoints written before cuda_device
+        for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
+            if scaler is not None and name in state:
+                scaler.load_state_dict(state[name])
 
     def save(self) -> Path:
-        """Full state (atomic) plus the inference-only export beside it."""
+        """Full state (atomic) plus the inference-only export beside it. Only rank 0 writes."""
         path = self.run_dir / CHECKPOINT_NAME
+        if not self.dist.is_main:
+            return path
         save_checkpoint(path, self.state_dict())
         export_deblur_net(
             self.translator.deblur_net(), self.cfg.model, self.run_dir / EXPORT_NAME, step=str(self.step),
@@ -192,57 +279,113 @@ class Trainer:
         return lr
 
     def _backward_step(self, loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, group: str,
-                       terms: dict[str, torch.Tensor]) -> float:
-        if not torch.isfinite(loss):
-            bad = [k for k, v in terms.items() if not torch.isfinite(v)]
-            raise TrainingError(
-                f"step {self.step}: {group} loss is not finite (terms {bad or list(terms)}). Lower train.lr, "
-                f"set train.grad_clip, or resume from {self.run_dir / CHECKPOINT_NAME}"
-            )
+                       terms: dict[str, torch.Tensor],
+                       scaler: torch.amp.GradScaler | None = None) -> tuple[float, dict[str, float]]:
+        """Backward, (distributed) gradient averaging, clipping and the optimizer step of one group.
+
+        Returns the gradient norm and the loss terms as floats (averaged over all ranks when distributed, so
+        rank 0 logs global-batch numbers and every rank takes the same decision on a non-finite loss).
+        """
+        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
+        if not self.dist.enabled:
+            self._check_finite(values, terms, group)  # before backward: no wasted work on a diverged loss
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        clip = self.cfg.train.grad_clip if self.cfg.train.grad_clip > 0 else math.inf
+        (scaler.scale(loss) if scaler is not None else loss).backward()
         params = [p for p in module.parameters() if p.grad is not None]
+        if self.dist.enabled:
+            # one flat all-reduce: gradients and loss terms together (distributed.py explains why not DDP)
+            values = distributed.all_reduce_gradients(params, self.dist, values)
+            self._check_finite(values, terms, group)
+        if scaler is not None:
+            scaler.unscale_(opt)
+        clip = self.cfg.train.grad_clip if self.cfg.train.grad_clip > 0 else math.inf
         norm = float(torch.nn.utils.clip_grad_norm_(params, clip)) if params else 0.0
         if not math.isfinite(norm):
+            if scaler is not None:
+                # fp16 gradient overflow: GradScaler skips this step and lowers the scale. Only a long run of
+                # skips means real divergence.
+                scaler.step(opt)
+                scaler.update()
+                self._amp_skips += 1
+                if self._amp_skips <= _MAX_AMP_SKIPS:
+                    return norm, dict(zip(terms, values.tolist(), strict=True))
             raise TrainingError(
                 f"step {self.step}: non-finite {group} gradient norm. Lower train.lr, set train.grad_clip, "
                 f"or resume from {self.run_dir / CHECKPOINT_NAME}"
             )
-        opt.step()
-        return norm
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+            self._amp_skips = 0
+        else:
+            opt.step()
+        return norm, dict(zip(terms, values.tolist(), strict=True))
+
+    def _check_finite(self, values: torch.Tensor, terms: dict[str, torch.Tensor], group: str) -> None:
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            bad = [k for k, ok in zip(terms, finite.tolist(), strict=True) if not ok]
+            raise TrainingError(
+                f"step {self.step}: {group} loss is not finite (terms {bad or list(terms)}). Lower train.lr, "
+                f"set train.grad_clip, or resume from {self.run_dir / CHECKPOINT_NAME}"
+            )
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One iteration: a D step, and a G step every g_every iterations. Returns logged numbers."""
+        """One iteration: a D step, and a G step every g_every iterations. Returns logged numbers.
+
+        ``batch`` is this process's share of the global batch (all of it in a single process).
+        """
+        if self._compile_pending:
+            try:
+                logs = self._train_step(batch)
+            except TrainingError:
+                raise
+            except Exception as exc:  # compilation happens here, lazily; say which switch to turn off
+                raise TrainingError(
+                    f"train.compile=true: torch.compile failed at the first step ({type(exc).__name__}: "
+                    f"{str(exc)[:500]}); set train.compile=false"
+                ) from exc
+            self._compile_pending = False
+            return logs
+        return self._train_step(batch)
+
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         w = self.cfg.loss
         s = batch["sharp"].to(self.device, non_blocking=True)
         b = batch["blurred"].to(self.device, non_blocking=True)
+        if self.cfg.train.channels_last:
+            s = s.contiguous(memory_format=torch.channels_last)
+            b = b.contiguous(memory_format=torch.channels_last)
         g_turn = (self.step + 1) % self.cfg.train.g_every == 0
         self.translator.train()
         logs: dict[str, float] = {"lr": self._set_lr()}
 
         grad_ctx = contextlib.nullcontext() if g_turn else torch.no_grad()
-        with grad_ctx, self._autocast():
+        with grad_ctx, self._autocast(), self._noise():
             fakes = make_fakes(self.translator, s, b, w)
 
         with self._autocast():
             d_terms = discriminator_objective(self.discs, s, b, fakes, w)
         if d_terms:
             d_loss = sum(d_terms.values())
-            logs["grad_norm_d"] = self._backward_step(d_loss, self.discs, self.opt_d, "discriminator", d_terms)
-            logs.update({k: float(v.detach()) for k, v in d_terms.items()})
+            logs["grad_norm_d"], d_values = self._backward_step(
+                d_loss, self.discs, self.opt_d, "discriminator", d_terms, self.scaler_d
+            )
+            logs.update(d_values)
 
         if g_turn:
             _set_requires_grad(self.discs, False)  # G's loss needs no gradient for D's weights
             try:
-                with self._autocast():
+                with self._autocast(), self._noise():
                     g_terms, _ = generator_objective(self.translator, self.discs, s, b, fakes, w, self._perceptual)
                 g_loss = sum(g_terms.values())
-                logs["grad_norm_g"] = self._backward_step(g_loss, self.translator, self.opt_g, "generator", g_terms)
+                logs["grad_norm_g"], g_values = self._backward_step(
+                    g_loss, self.translator, self.opt_g, "generator", g_terms, self.scaler_g
+                )
             finally:
                 _set_requires_grad(self.discs, True)
-            logs.update({k: float(v.detach()) for k, v in g_terms.items()})
-            logs["g_total"] = float(g_loss.detach())
+            logs.update(g_values)
+            logs["g_total"] = sum(g_values.values())
         self.step += 1
         return logs
 
@@ -327,6 +470,9 @@ class Trainer:
         return self.run_dir / CHECKPOINT_NAME
 
 
+# consecutive fp16 overflow skips tolerated before the run is declared diverged (GradScaler halves the scale each
+# time: 30 halvings take the default 65536 down to ~6e-5)
+_MAX_AMP_SKIPS = 30
 _BAR_KEYS = ("adv", "cycle", "perceptual", "kl", "d_sharp", "g_total")
 
 

@@ -1,0 +1,81 @@
+"""Named variants: the full model, its ablations, CycleGAN, the supervised reference and the evaluation-only
+baselines, each as a kind plus a list of ``a.b=value`` config overrides on top of a base config.
+
+Kinds
+    * ``unpaired``: trained by the normal :class:`udeblur.training.trainer.Trainer` on unpaired data.
+    * ``supervised``: the same deblurring path trained on PAIRED crops (:mod:`udeblur.evaluation.supervised`).
+    * ``baseline``: nothing to train; evaluated directly (:mod:`udeblur.evaluation.baselines`).
+
+Train one by name::
+
+    udeblur compare --list                           # names, kinds and overrides
+    udeblur train -c small -o runs/no_kl loss.kl=0   # = the overrides of "no_kl"
+
+or list it under ``variants:`` of a compare config (see :mod:`udeblur.evaluation.compare`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BUILTIN_VARIANTS", "Variant", "get_variant"]
+
+KINDS = ("unpaired", "supervised", "baseline")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    kind: str
+    overrides: tuple[str, ...] = field(default_factory=tuple)
+    label: str = ""  # how tables and plots name it
+    note: str = ""
+
+    @property
+    def trained(self) -> bool:
+        return self.kind in ("unpaired", "supervised")
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+_NO_BLUR_CODE = ("loss.kl=0", "loss.latent_regression=0", "loss.random_z_adv=0")
+
+BUILTIN_VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("ours", "unpaired", (), "ours (full model)", "the paper's model and losses"),
+        Variant(
+            "cyclegan", "unpaired",
+            ("model.blur_encoder=false", "model.shared_content=false", *_NO_BLUR_CODE, "loss.perceptual=0",
+             "loss.self_recon=0"),
+            "CycleGAN",
+            "same building blocks; no blur encoder, no shared content layer, only adversarial + cycle losses",
+        ),
+        Variant("supervised", "supervised", (), "supervised (paired, L1+perceptual)",
+                "the same deblurring path trained on paired crops: the ceiling an unpaired method chases"),
+        Variant("no_kl", "unpaired", ("loss.kl=0",), "ours w/o KL loss"),
+        Variant("no_perceptual", "unpaired", ("loss.perceptual=0",), "ours w/o perceptual loss"),
+        Variant("no_blur_encoder", "unpaired", ("model.blur_encoder=false", *_NO_BLUR_CODE),
+                "ours w/o blur encoder", "z = 0 for the generators; KL/latent-regression/random-z need z"),
+        Variant("no_shared_content", "unpaired", ("model.shared_content=false",), "ours w/o shared content layer"),
+        Variant("no_cycle", "unpaired", ("loss.cycle=0",), "ours w/o cycle loss"),
+        Variant("no_random_z", "unpaired", ("loss.random_z_adv=0", "loss.latent_regression=0"),
+                "ours w/o random-z branch"),
+        Variant("blurred", "baseline", (), "blurred input", "no processing"),
+        Variant("oracle_wiener", "baseline", (), "oracle Wiener (true kernel)",
+                "non-blind deconvolution with the TRUE kernel; only where test/kernels exist"),
+        Variant("oracle_rl", "baseline", (), "oracle Richardson-Lucy (true kernel)",
+                "30 Richardson-Lucy iterations with the TRUE kernel; only where test/kernels exist"),
+        Variant("blind_l0", "baseline", (), "classical blind (L0 gradient prior)",
+                "simplified Pan et al. 2014 kernel estimation + Wiener deconvolution"),
+    )
+}
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return BUILTIN_VARIANTS[name]
+    except KeyError:
+        raise KeyError(f"unknown variant {name!r}; built-in: {', '.join(BUILTIN_VARIANTS)}") from None
