@@ -422,30 +422,37 @@ class Trainer:
         started = time.perf_counter()
         t = self.cfg.train
         end = t.total_steps if max_steps is None else min(t.total_steps, self.step + max_steps)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
-        logger = RunLogger(self.run_dir, tensorboard=t.tensorboard)
+        main = self.dist.is_main  # only rank 0 writes files, logs and shows progress
+        logger: RunLogger | None = None
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
+            logger = RunLogger(self.run_dir, tensorboard=t.tensorboard)
         loader, dataset = self._data_loader()
-        self._sample_batch = _fixed_batch(dataset, 4, t.seed)
-        bar = tqdm(total=end, initial=self.step, disable=not self.progress, desc=self.cfg.name, unit="it",
-                   dynamic_ncols=True)
+        if main:
+            self._sample_batch = _fixed_batch(dataset, 4, t.seed)
+        bar = tqdm(total=end, initial=self.step, disable=not (self.progress and main), desc=self.cfg.name,
+                   unit="it", dynamic_ncols=True)
         it = iter(loader)
         last_time, last_step, saved_step = time.perf_counter(), self.step, None
         try:
             while self.step < end:
-                if time_limit is not None and time.perf_counter() - started > time_limit:
-                    bar.write(f"time limit of {time_limit:.0f} s reached at step {self.step}")
-                    break
+                if time_limit is not None:
+                    # every rank must stop at the same step, or the others would wait forever in all-reduce
+                    over = distributed.any_rank(time.perf_counter() - started > time_limit, self.dist, self.device)
+                    if over:
+                        bar.write(f"time limit of {time_limit:.0f} s reached at step {self.step}")
+                        break
                 logs = self.train_step(next(it))
                 bar.update(1)
                 final = self.step == end
-                if self.step % t.log_every == 0 or final:
+                if logger is not None and (self.step % t.log_every == 0 or final):
                     now = time.perf_counter()
                     logs["sec_per_it"] = (now - last_time) / max(1, self.step - last_step)
                     last_time, last_step = now, self.step
                     logger.scalars(self.step, logs)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in _BAR_KEYS})
-                if self.step % t.sample_every == 0 or final:
+                if logger is not None and (self.step % t.sample_every == 0 or final):
                     grid = self.sample_grid()
                     if grid is not None:
                         logger.image(self.step, "samples", grid)
@@ -453,8 +460,8 @@ class Trainer:
                     self.save()
                     saved_step = self.step
             if saved_step != self.step:  # stopped early (time limit): keep a sample and the weights
-                grid = self.sample_grid()
-                if grid is not None:
+                grid = self.sample_grid() if logger is not None else None
+                if logger is not None and grid is not None:
                     logger.image(self.step, "samples", grid)
                 self.save()
         except KeyboardInterrupt:
@@ -463,10 +470,14 @@ class Trainer:
             raise
         finally:
             bar.close()
-            logger.close()
+            if logger is not None:
+                logger.close()
             del it
+        # the others wait for rank 0's last checkpoint, so every rank returns a path that exists
+        distributed.barrier(self.dist)
         if getattr(dataset, "bad_files", None):
-            print(f"warning: {len(dataset.bad_files)} unreadable image file(s) were skipped during training")
+            where = f" (rank {self.dist.rank})" if self.dist.enabled else ""
+            print(f"warning{where}: {len(dataset.bad_files)} unreadable image file(s) were skipped during training")
         return self.run_dir / CHECKPOINT_NAME
 
 
