@@ -16,7 +16,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-PRESETS = ("paper", "small", "tiny")
+PRESETS = ("paper", "small", "tiny", "text")
 
 
 class ConfigError(ValueError):
@@ -41,6 +41,9 @@ class ModelConfig:
     # ablation switches (method.md / the paper's ablation study); the paper's model has both on
     blur_encoder: bool = True  # False: no E^b, the generators get z = 0 (CycleGAN-like translation)
     shared_content: bool = True  # False: E_S^c and E_B^c each get their own last residual block
+    # additions beyond the paper (off in `paper`): see the `text` preset
+    global_skip: bool = False  # generators predict a correction to their source image (identity at init)
+    kernel_size: int = 0  # > 0: E^b also predicts an explicit K x K blur kernel (for loss.reblur)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class LossConfig:
     self_recon: float = 10.0  # authors' code, not in the paper's text
     random_z_adv: float = 1.0  # authors' code: 2nd pair of discriminators on random-z outputs
     latent_regression: float = 10.0  # authors' code: E^b(G_B(c_s, z_rand)) -> z_rand
+    reblur: float = 0.0  # beyond the paper: || k * s_b - b ||_1 with E^b's explicit kernel k (needs model.kernel_size)
     perceptual_net: str = "vgg16"  # "vgg16" (offline ImageNet weights) or "vgg19" (the paper's; needs a file)
     perceptual_layer: str = "conv3_3"
     vgg19_weights: str | None = None  # path to torchvision's vgg19 ImageNet state dict (vgg19-dcbb9e9d.pth)
@@ -196,6 +200,10 @@ def validate(cfg: ExperimentConfig) -> None:
         needs = [k for k in ("kl", "latent_regression", "random_z_adv") if getattr(cfg.loss, k) > 0]
         if needs:
             raise ConfigError(f"model.blur_encoder=false: set loss.{'/'.join(needs)} to 0 (they act on the blur code)")
+    if cfg.loss.reblur > 0 and (cfg.model.kernel_size <= 0 or not cfg.model.blur_encoder):
+        raise ConfigError("loss.reblur > 0 needs model.kernel_size > 0 (the blur encoder's explicit kernel)")
+    if cfg.model.kernel_size < 0 or (cfg.model.kernel_size and cfg.model.kernel_size % 2 == 0):
+        raise ConfigError(f"model.kernel_size: {cfg.model.kernel_size} must be 0 or a positive odd number")
     for f in fields(LossConfig):
         value = getattr(cfg.loss, f.name)
         if isinstance(value, float) and value < 0:

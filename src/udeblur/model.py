@@ -60,7 +60,7 @@ class DeblurNet(nn.Module):
         if z is None:
             z = self.blur_code(b)
         c = self.content_shared(self.content_blurred(b))
-        return self.gen_sharp(self.gen_shared(c), z)
+        return self.gen_sharp(self.gen_shared(c), z, b)
 
     def blur_code(self, b: torch.Tensor) -> torch.Tensor:
         if self.blur is None:  # ablation without a blur encoder: the generators always get z = 0
@@ -77,9 +77,19 @@ class Translator(nn.Module):
         self.content = ContentEncoders(
             cfg.channels, cfg.width, cfg.content_res_blocks, cfg.content_noise, share=cfg.shared_content
         )
-        self.blur = BlurEncoder(cfg.channels, cfg.width, cfg.blur_latent, cfg.blur_blocks) if cfg.blur_encoder else None
-        self.gen = Generators(self.content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks)
+        self.blur = (
+            BlurEncoder(cfg.channels, cfg.width, cfg.blur_latent, cfg.blur_blocks, cfg.kernel_size)
+            if cfg.blur_encoder
+            else None
+        )
+        self.gen = Generators(
+            self.content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks, cfg.global_skip
+        )
         init_weights(self, cfg.init_std)
+        if cfg.global_skip:  # start as the identity: output conv at zero
+            for branch in (self.gen.sharp, self.gen.blurred):
+                nn.init.zeros_(branch.to_image.weight)
+                nn.init.zeros_(branch.to_image.bias)
 
     def deblur_net(self) -> DeblurNet:
         return DeblurNet(self.content.blurred, self.content.blurred_last, self.blur, self.gen.shared, self.gen.sharp)
@@ -108,24 +118,43 @@ class Translator(nn.Module):
         """
         c_s = self.content.encode_sharp(s)
         c_b = self.content.encode_blurred(b)
-        mu, logvar = self.encode_blur(b)
+        out: dict[str, torch.Tensor] = {}
+        if self.blur is not None and self.blur.fc_kernel is not None:
+            mu, logvar, out["kernel"] = self.blur.forward_with_kernel(b)
+        else:
+            mu, logvar = self.encode_blur(b)
         z = reparameterize(mu, logvar) if self.blur is not None else mu
-        return {
+        out.update({
             "c_s": c_s,
             "c_b": c_b,
             "mu": mu,
             "logvar": logvar,
             "z": z,
-            "s_b": self.gen.to_sharp(c_b, z),
-            "b_s": self.gen.to_blurred(c_s, z),
-        }
+            "s_b": self.gen.to_sharp(c_b, z, b),
+            "b_s": self.gen.to_blurred(c_s, z, s),
+        })
+        return out
+
+    def preview(self, s: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Deterministic (z = mu, no noise) s_b, b_s and cycle s_hat, for sample grids. Call under no_grad."""
+        was_training = self.training
+        self.eval()
+        try:
+            c_s, c_b = self.content.encode_sharp(s), self.content.encode_blurred(b)
+            mu = self.encode_blur(b)[0]
+            s_b = self.gen.to_sharp(c_b, mu, b)
+            b_s = self.gen.to_blurred(c_s, mu, s)
+            s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), self.encode_blur(b_s)[0], b_s)
+        finally:
+            self.train(was_training)
+        return {"s_b": s_b, "b_s": b_s, "s_hat": s_hat}
 
     def cycle(self, s_b: torch.Tensor, b_s: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-cycle: s_hat = G_S(E_B^c(b_s), E^b(b_s)), b_hat = G_B(E_S^c(s_b), z_b)."""
         mu2, logvar2 = self.encode_blur(b_s)
         z2 = reparameterize(mu2, logvar2) if self.blur is not None else mu2
-        s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), z2)
-        b_hat = self.gen.to_blurred(self.content.encode_sharp(s_b), z)
+        s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), z2, b_s)
+        b_hat = self.gen.to_blurred(self.content.encode_sharp(s_b), z, s_b)
         return s_hat, b_hat
 
 

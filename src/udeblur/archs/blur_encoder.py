@@ -15,7 +15,7 @@ class BlurEncoder(nn.Module):
     Global pooling makes the code independent of image size: one blur code per image.
     """
 
-    def __init__(self, channels: int = 3, width: int = 64, latent: int = 8, blocks: int = 3):
+    def __init__(self, channels: int = 3, width: int = 64, latent: int = 8, blocks: int = 3, kernel_size: int = 0):
         super().__init__()
         layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(channels, width, 4, 2, 0)]
         ch = width
@@ -29,10 +29,45 @@ class BlurEncoder(nn.Module):
         self.fc_logvar = nn.Linear(ch, latent)
         self.latent = latent
         self.blocks = blocks
+        # optional explicit blur kernel (non-negative, sums to 1), for the re-blur consistency loss
+        self.kernel_size = kernel_size
+        self.fc_kernel = nn.Linear(ch, kernel_size * kernel_size) if kernel_size else None
+        self.reset_kernel_head()
+
+    def reset_kernel_head(self) -> None:
+        """Start the kernel head at (nearly) a delta: with a global-skip generator, k * s_b = b holds at step 0."""
+        if self.fc_kernel is None:
+            return
+        nn.init.zeros_(self.fc_kernel.weight)
+        bias = torch.zeros(self.kernel_size, self.kernel_size)
+        bias[self.kernel_size // 2, self.kernel_size // 2] = 8.0
+        with torch.no_grad():
+            self.fc_kernel.bias.copy_(bias.flatten())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.features(x)
         return self.fc_mu(h), self.fc_logvar(h)
+
+    def forward_with_kernel(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mu, logvar, kernel N x K x K) — needs ``kernel_size > 0``."""
+        if self.fc_kernel is None:
+            raise ValueError("this blur encoder has no kernel head (model.kernel_size = 0)")
+        h = self.features(x)
+        logits = self.fc_kernel(h).float()
+        k = torch.softmax(logits, dim=1).view(-1, self.kernel_size, self.kernel_size)
+        return self.fc_mu(h), self.fc_logvar(h), k
+
+
+def apply_kernel(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Blur each image of N x C x H x W with its own K x K kernel (N x K x K), 'same' size, reflected borders."""
+    n, c, h, w = x.shape
+    k = kernel.shape[-1]
+    pad = k // 2
+    mode = "reflect" if min(h, w) > pad else "replicate"
+    xp = torch.nn.functional.pad(x.reshape(1, n * c, h, w), (pad, pad, pad, pad), mode=mode)
+    # conv2d is correlation; flip the kernel so this is a true convolution
+    weight = kernel.flip(-1, -2).to(x.dtype).repeat_interleave(c, dim=0).unsqueeze(1)
+    return torch.nn.functional.conv2d(xp, weight, groups=n * c).view(n, c, h, w)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

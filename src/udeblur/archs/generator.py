@@ -15,9 +15,12 @@ class GeneratorBranch(nn.Module):
     the residual stage and of every upsampling layer.
     """
 
-    def __init__(self, content_ch: int, latent: int, channels: int = 3, res_blocks: int = 3):
+    def __init__(
+        self, content_ch: int, latent: int, channels: int = 3, res_blocks: int = 3, global_skip: bool = False
+    ):
         super().__init__()
         self.latent = latent
+        self.global_skip = global_skip
         ch = content_ch + latent
         self.res = nn.Sequential(*[ResBlock(ch) for _ in range(res_blocks)])
         ups = []
@@ -33,25 +36,36 @@ class GeneratorBranch(nn.Module):
             ch = ch // 2
         self.ups = nn.ModuleList(ups)
         self.to_image = nn.Conv2d(ch + latent, channels, 1)
+        self._zero_init_output = global_skip  # applied after the model-wide N(0, 0.02) init (see Generators)
 
-    def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, c: torch.Tensor, z: torch.Tensor, src: torch.Tensor | None = None) -> torch.Tensor:
         h = self.res(torch.cat([c, tile_code(z, c)], 1))
         for up in self.ups:
             h = up(torch.cat([h, tile_code(z, h)], 1))
-        return torch.tanh(self.to_image(torch.cat([h, tile_code(z, h)], 1)))
+        out = self.to_image(torch.cat([h, tile_code(z, h)], 1))
+        if not self.global_skip:
+            return torch.tanh(out)
+        if src is None:
+            raise ValueError("a generator with global_skip needs the source image (src)")
+        # correction in tanh's pre-activation space: identity when out == 0, and the result stays in (-1, 1)
+        return torch.tanh(torch.atanh(src.clamp(-0.995, 0.995)) + out)
 
 
 class Generators(nn.Module):
     """G_S (to sharp) and G_B (to blurred). Both take the blur code z_b (method.md)."""
 
-    def __init__(self, content_ch: int, latent: int = 8, channels: int = 3, res_blocks: int = 3):
+    def __init__(
+        self, content_ch: int, latent: int = 8, channels: int = 3, res_blocks: int = 3, global_skip: bool = False
+    ):
         super().__init__()
         self.shared = ResBlock(content_ch)
-        self.sharp = GeneratorBranch(content_ch, latent, channels, res_blocks)
-        self.blurred = GeneratorBranch(content_ch, latent, channels, res_blocks)
+        self.sharp = GeneratorBranch(content_ch, latent, channels, res_blocks, global_skip)
+        self.blurred = GeneratorBranch(content_ch, latent, channels, res_blocks, global_skip)
 
-    def to_sharp(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.sharp(self.shared(c), z)
+    def to_sharp(self, c: torch.Tensor, z: torch.Tensor, src: torch.Tensor | None = None) -> torch.Tensor:
+        """G_S. ``src`` is the image whose content ``c`` is (used only with the global skip)."""
+        return self.sharp(self.shared(c), z, src)
 
-    def to_blurred(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.blurred(self.shared(c), z)
+    def to_blurred(self, c: torch.Tensor, z: torch.Tensor, src: torch.Tensor | None = None) -> torch.Tensor:
+        """G_B. ``src`` as in :meth:`to_sharp`."""
+        return self.blurred(self.shared(c), z, src)

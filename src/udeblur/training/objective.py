@@ -2,6 +2,7 @@
 
     L_G = adv * L_adv + kl * L_KL + cycle * L_cc + perceptual * L_p
           + self_recon * L_rec + random_z_adv * L_adv(random z) + latent_regression * L_lr   (authors' code)
+          + reblur * || k * s_b - b ||_1                                                      (ours, off in `paper`)
 
 One generator update follows the authors' (DRIT) order: the fakes are made once, the discriminators are
 updated on them (detached), then the encoders/generators are updated against the *updated* discriminators.
@@ -16,8 +17,9 @@ from collections.abc import Callable
 import torch
 from torch.func import functional_call
 
-from ..config import LossConfig
+from ..archs.blur_encoder import apply_kernel
 from ..archs.noise import noise_like
+from ..config import LossConfig
 from ..losses.adversarial import discriminator_loss, generator_loss
 from ..losses.regularizers import kl_loss, l1_loss
 from ..model import Discriminators, Translator
@@ -36,9 +38,9 @@ def make_fakes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: Loss
         z_rand = noise_like(out["mu"])
         out["z_rand"] = z_rand
         # detached content: these terms train the generators only (see module docstring)
-        out["b_rand"] = translator.gen.to_blurred(out["c_s"].detach(), z_rand)
+        out["b_rand"] = translator.gen.to_blurred(out["c_s"].detach(), z_rand, s)
         if w.random_z_adv > 0:
-            out["s_rand"] = translator.gen.to_sharp(out["c_b"].detach(), z_rand)
+            out["s_rand"] = translator.gen.to_sharp(out["c_b"].detach(), z_rand, b)
     return out
 
 
@@ -85,13 +87,17 @@ def generator_objective(
         terms["cycle"] = w.cycle * (l1_loss(s_hat, s) + l1_loss(b_hat, b))
         images["s_hat"], images["b_hat"] = s_hat, b_hat
     if w.self_recon > 0:
-        s_rec = translator.gen.to_sharp(fakes["c_s"], z)
-        b_rec = translator.gen.to_blurred(fakes["c_b"], z)
+        s_rec = translator.gen.to_sharp(fakes["c_s"], z, s)
+        b_rec = translator.gen.to_blurred(fakes["c_b"], z, b)
         terms["self_recon"] = w.self_recon * (l1_loss(s_rec, s) + l1_loss(b_rec, b))
     if w.perceptual > 0:
         if perceptual is None:
             raise ValueError("loss.perceptual > 0 needs a perceptual network")
         terms["perceptual"] = w.perceptual * perceptual(s_b, b)  # vs its OWN blurred input
+    if w.reblur > 0:
+        # blur is a convolution: the deblurred image, blurred with E^b's kernel, must give back the input.
+        # Invented glyphs cannot pass this test; the adversarial term still pulls s_b to the sharp domain.
+        terms["reblur"] = w.reblur * l1_loss(apply_kernel(s_b.float(), fakes["kernel"]), b)
     if w.random_z_adv > 0:
         assert discs.sharp_random is not None and discs.blurred_random is not None
         terms["random_z_adv"] = w.random_z_adv * (
