@@ -181,14 +181,16 @@ def test_idempotent_reproducible_and_independent_of_workers(domain, tmp_path):
     assert files(other)["train/sharp/000000.png"] != before["train/sharp/000000.png"]
 
 
-def test_half_written_or_changed_output_is_regenerated(tmp_path):
+def test_changed_output_is_regenerated_but_one_without_meta_is_not_ours(tmp_path):
     cfg = tiny(train_count=6, test_count=2)
     root = make_text_domain(tmp_path / "d", cfg, workers=1, progress=False)
     before = files(root)
-    (root / "meta.json").unlink()
-    (root / "train/sharp/000003.png").unlink()
-    make_text_domain(root, cfg, workers=1, progress=False)
-    assert files(root) == before
+    # output is built in a temp folder and renamed, so a folder without meta.json was not written by us
+    (root / "meta.json").rename(tmp_path / "meta.json")
+    with pytest.raises(ValueError, match="does not look like a generated text domain"):
+        make_text_domain(root, cfg, workers=1, progress=False)
+    (tmp_path / "meta.json").rename(root / "meta.json")
+    assert make_text_domain(root, cfg, workers=1, progress=False) == root and files(root) == before
     smaller = replace(cfg, train_count=3)
     make_text_domain(root, smaller, workers=1, progress=False)
     assert len(list_images(root / "train/sharp")) == 3
@@ -218,3 +220,15 @@ def test_config_validation():
         TextDomainConfig(text_height=(20, 10))
     cfg = TextDomainConfig(blur={"kinds": {"defocus": 1.0}, "max_kernel": 11})  # as read back from JSON
     assert isinstance(cfg.blur, BlurConfig) and cfg.blur.max_kernel == 11
+
+
+def test_make_text_domain_never_replaces_a_users_dataset(tmp_path):
+    from udeblur.data.datasets import DatasetError
+    from udeblur.data.text import TextDomainConfig, make_text_domain
+
+    mine = tmp_path / "mine"
+    (mine / "train" / "sharp").mkdir(parents=True)
+    (mine / "train" / "sharp" / "photo.png").write_bytes(b"precious")
+    with pytest.raises(DatasetError, match="does not look like a generated text domain"):
+        make_text_domain(mine, TextDomainConfig(train_count=2, test_count=1), workers=1, progress=False)
+    assert (mine / "train" / "sharp" / "photo.png").read_bytes() == b"precious"

@@ -137,20 +137,56 @@ def test_lr_schedule_paper_and_linear():
     assert lr_factor(75, lin) == pytest.approx(1 - 0.5 * (1 - lin.lr_final_ratio), rel=1e-6)
 
 
-def test_ctrl_c_saves_a_checkpoint(tmp_path, monkeypatch):
-    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=50", "train.checkpoint_every=1000"])
+def test_ctrl_c_stops_after_the_step_and_resume_stays_exact(tmp_path, monkeypatch):
+    import signal
+
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=6", "train.checkpoint_every=1000"])
+    straight = Trainer(cfg, tmp_path / "straight", progress=False)
+    straight.fit()
+
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    original = trainer.train_step
+
+    def step_then_ctrl_c(batch):
+        logs = original(batch)
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, arriving at the end of step 3
+        return logs
+
+    monkeypatch.setattr(trainer, "train_step", step_then_ctrl_c)
+    trainer.fit()
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["step"] == 3
+    assert os.path.exists(tmp_path / "run" / EXPORT_NAME)
+    resumed = Trainer(cfg, tmp_path / "run", resume=True, progress=False)
+    resumed.fit()
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_interrupt_inside_a_step_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=50", "train.checkpoint_every=2"])
     trainer = Trainer(cfg, tmp_path, progress=False)
     original = trainer.train_step
-    calls = {"n": 0}
 
-    def step_then_interrupt(batch):
-        calls["n"] += 1
-        if calls["n"] == 4:
+    def half_step(batch):
+        if trainer.step == 3:
+            trainer.opt_d.step()  # state already touched when the interrupt lands
             raise KeyboardInterrupt
         return original(batch)
 
-    monkeypatch.setattr(trainer, "train_step", step_then_interrupt)
+    monkeypatch.setattr(trainer, "train_step", half_step)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit()
-    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["step"] == 3
-    assert os.path.exists(tmp_path / EXPORT_NAME)
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["step"] == 2
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    from udeblur.config import ConfigError
+
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=2"])
+    Trainer(cfg, tmp_path, progress=False).fit()
+    changed = load_config("tiny", ["loss.perceptual=0", "train.total_steps=4", "loss.kl=0"])
+    with pytest.raises(ConfigError, match="loss.kl"):
+        Trainer(changed, tmp_path, resume=True, progress=False)
+    longer = load_config("tiny", ["loss.perceptual=0", "train.total_steps=4"])
+    assert Trainer(longer, tmp_path, resume=True, progress=False).cfg.train.total_steps == 4

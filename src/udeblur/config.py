@@ -192,6 +192,14 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"data.crop_size: {cfg.data.crop_size} must be a multiple of 4")
     if cfg.data.load_size and cfg.data.load_size < cfg.data.crop_size:
         raise ConfigError(f"data.load_size {cfg.data.load_size} is smaller than crop_size {cfg.data.crop_size}")
+    m = cfg.model
+    if min(m.width, m.disc_width, m.blur_latent, m.disc_scales, m.disc_layers, m.blur_blocks) < 1:
+        raise ConfigError("model: width, disc_width, blur_latent, disc_scales, disc_layers, blur_blocks must be >= 1")
+    smallest = max(8, 2 ** (m.blur_blocks + 1))
+    if cfg.data.crop_size < smallest:
+        raise ConfigError(f"data.crop_size {cfg.data.crop_size} < {smallest}, the smallest input the model takes")
+    if not 0.0 < cfg.train.lr_final_ratio <= 1.0:
+        raise ConfigError(f"train.lr_final_ratio must be in (0, 1], got {cfg.train.lr_final_ratio}")
     if not 0.0 <= cfg.train.lr_decay_start <= 1.0:
         raise ConfigError("train.lr_decay_start must be a fraction in [0, 1]")
     if cfg.train.g_every < 1 or cfg.train.total_steps < 1 or cfg.train.batch_size < 1:

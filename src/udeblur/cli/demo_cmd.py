@@ -47,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"    data: {root}")
 
     print(f"2/4 training the '{cfg.name}' preset for at most {args.minutes:g} min / {args.steps} steps")
-    trainer = Trainer(cfg, out / "run", resume=args.resume, progress=progress, data_root=root)
+    run_dir = out / "run"
+    if run_dir.exists() and not args.resume:
+        import shutil
+
+        shutil.rmtree(run_dir)  # the demo's own scratch run: a second `udeblur demo` starts afresh
+        shutil.rmtree(out / "deblurred", ignore_errors=True)
+    trainer = Trainer(cfg, run_dir, resume=args.resume, progress=progress, data_root=root)
     trainer.fit(time_limit=args.minutes * 60)
     model_path = out / "run" / EXPORT_NAME
 

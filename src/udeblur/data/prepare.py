@@ -427,8 +427,14 @@ def prepare_celeba(src: str | os.PathLike, out: str | os.PathLike, seed: int = 0
         if ident:  # a test identity must not reappear in training through a partition-0/1 image
             test_ids = {s.group for s in test_pool}
             train_pool = [s for s in train_pool if s.group not in test_ids]
+        # Topping training up from the test partition is only safe when identities are known: otherwise the
+        # extra images would share identities with the test faces.
+        top_up = not strict_partition and bool(ident)
+        if not strict_partition and not ident:
+            notes.append("no identity_CelebA.txt found: training is NOT topped up from the test partition "
+                         "(its identities could not be kept apart from the test faces)")
         split = split_sources(train_pool, seed, n_sharp, n_blurred, n_test, test_pool=test_pool, notes=notes,
-                              top_up_from_test_pool=not strict_partition)
+                              top_up_from_test_pool=top_up)
     else:
         split = split_sources(sources, seed, n_sharp, n_blurred, n_test, notes=notes)
     extra = {"partition_file": str(part_file) if part_file else None,

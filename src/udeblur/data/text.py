@@ -650,7 +650,9 @@ def make_text_domain(out: Path, cfg: TextDomainConfig, workers: int | None = Non
     if out.exists():
         extra = sorted(p.name for p in out.iterdir()) if out.is_dir() else [out.name]
         ours = have is not None and have.get("generator") == GENERATOR
-        if not ours and set(extra) - _OURS:
+        # only a domain this generator wrote (valid meta.json) or an empty folder may be replaced: a user's own
+        # train/ + test/ folders look the same by name and must never be deleted
+        if not ours and extra:
             from .datasets import DatasetError
 
             raise DatasetError(

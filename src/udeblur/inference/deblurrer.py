@@ -353,6 +353,8 @@ class Deblurrer:
                 problem = exc.problem
             except OSError as exc:  # e.g. output not writable; other files may still succeed
                 problem = f"cannot write {dst} ({exc.strerror or exc})"
+            except Exception as exc:  # e.g. out of memory on one huge image: report it, go on with the rest
+                problem = f"{type(exc).__name__}: {exc}"
             else:
                 written.append(dst)
                 continue

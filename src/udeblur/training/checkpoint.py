@@ -87,6 +87,8 @@ def export_deblur_net(net: DeblurNet, model_cfg: ModelConfig, path: str | os.Pat
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
     meta = {"format": DEBLUR_FORMAT, "model_config": json.dumps(asdict(model_cfg), sort_keys=True)}
     meta.update({k: str(v) for k, v in info.items()})
+    # the old sidecar goes first: a reader never pairs the new weights with the old hash
+    Path(str(path) + ".sha256").unlink(missing_ok=True)
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
     digest = sha256_of(path)
     atomic_write(Path(str(path) + ".sha256"), lambda tmp: Path(tmp).write_text(f"{digest}  {Path(path).name}\n"))

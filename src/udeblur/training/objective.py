@@ -6,8 +6,9 @@
 
 One generator update follows the authors' (DRIT) order: the fakes are made once, the discriminators are
 updated on them (detached), then the encoders/generators are updated against the *updated* discriminators.
-As in DRIT, the random-z adversarial and latent-regression terms train the generators only: their content
-codes are detached and E^b is applied with frozen weights, so the blur encoder cannot learn to cheat them.
+As in DRIT, the random-z adversarial and latent-regression terms train the generators and content encoders but not
+the blur encoder: E^b is applied with frozen weights there, so it cannot learn to cheat the latent regression.
+DRIT takes a second optimizer step for those terms; here all terms share one step (one backward pass).
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ def make_fakes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: Loss
     if uses_random_z(w):
         z_rand = noise_like(out["mu"])
         out["z_rand"] = z_rand
-        # detached content: these terms train the generators only (see module docstring)
-        out["b_rand"] = translator.gen.to_blurred(out["c_s"].detach(), z_rand, s)
+        out["b_rand"] = translator.gen.to_blurred(out["c_s"], z_rand, s)
         if w.random_z_adv > 0:
-            out["s_rand"] = translator.gen.to_sharp(out["c_b"].detach(), z_rand, b)
+            out["s_rand"] = translator.gen.to_sharp(out["c_b"], z_rand, b)
     return out
 
 

@@ -55,14 +55,19 @@ class RunLogger:
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
-    """Records of a run's log.jsonl (a torn last line from a crash is ignored)."""
-    out = []
+    """Records of a run's log.jsonl, one per step, in step order.
+
+    A torn last line from a crash is ignored; steps logged twice (after a crash, a resumed run repeats the
+    steps since its last checkpoint) keep their latest record, which belongs to the run that went on.
+    """
+    by_step: dict[int, dict[str, Any]] = {}
     path = Path(run_dir) / "log.jsonl"
     if not path.exists():
-        return out
+        return []
     for line in path.read_text().splitlines():
         try:
-            out.append(json.loads(line))
+            rec = json.loads(line)
         except json.JSONDecodeError:
             continue
-    return out
+        by_step[int(rec.get("step", -1))] = rec
+    return [by_step[k] for k in sorted(by_step)]
