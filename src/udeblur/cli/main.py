@@ -18,6 +18,9 @@ COMMANDS = {
     "synth": "data_cmd",
     "blur": "data_cmd",
     "prepare": "data_cmd",
+    "export": "export_cmd",
+    "eval": "eval_cmd",
+    "compare": "compare_cmd",
 }
 
 

@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a deblurring model on unpaired sharp/blurred folders",
         description="Train on DATA_ROOT/train/{sharp,blurred} (or sharp/blurred, trainA/trainB). Without --data "
-        "the built-in text-document domain is generated and used.",
+        "the built-in text-document domain is generated and used. Several processes/GPUs: "
+        "torchrun --nproc_per_node N -m udeblur.cli.main train ... (train.batch_size is the global batch).",
     )
     p.add_argument("--config", "-c", default=None, help="preset (paper, small, tiny) or YAML file [small]")
     p.add_argument("--data", default=None, help="data root (overrides data.root)")
@@ -26,29 +27,39 @@ def register(sub: argparse._SubParsersAction) -> None:
 def build_config(args: argparse.Namespace):
     from pathlib import Path
 
-    from ..config import apply_overrides, load_config
+    from ..config import apply_overrides, load_config, replace
     from ..training.checkpoint import load_checkpoint
     from ..training.trainer import CHECKPOINT_NAME
 
-    overrides = list(args.set)
-    if args.data:
-        overrides.append(f"data.root={args.data}")
-    if args.steps:
-        overrides.append(f"train.total_steps={args.steps}")
-    if args.device:
-        overrides.append(f"train.device={args.device}")
     ckpt = Path(args.out) / CHECKPOINT_NAME
     if args.resume and args.config is None and ckpt.exists():
         # continue with the run's own config; only explicit options change it
-        return apply_overrides(load_checkpoint(ckpt)["config"], overrides)
-    return load_config(args.config or "small", overrides)
+        cfg = apply_overrides(load_checkpoint(ckpt)["config"], list(args.set))
+    else:
+        cfg = load_config(args.config or "small", list(args.set))
+    # typed values, not key=value text: a path like "/data/set #2" must not go through YAML parsing
+    typed: dict[str, dict] = {}
+    if args.data:
+        typed.setdefault("data", {})["root"] = str(Path(args.data).expanduser())
+    if args.steps:
+        typed.setdefault("train", {})["total_steps"] = args.steps
+    if args.device:
+        typed.setdefault("train", {})["device"] = args.device
+    return replace(cfg, **typed) if typed else cfg
+
 
 def run(args: argparse.Namespace) -> int:
+    from ..training import distributed
     from ..training.trainer import EXPORT_NAME, Trainer
 
     cfg = build_config(args)
-    trainer = Trainer(cfg, args.out, resume=args.resume, progress=not args.quiet)
-    path = trainer.fit()
-    print(f"checkpoint: {path}")
-    print(f"deblurring model: {trainer.run_dir / EXPORT_NAME}")
+    # Under torchrun (RANK/WORLD_SIZE set) the Trainer joins the process group; rank 0 alone writes and prints.
+    try:
+        trainer = Trainer(cfg, args.out, resume=args.resume, progress=not args.quiet)
+        path = trainer.fit()
+        if trainer.dist.is_main:
+            print(f"checkpoint: {path}")
+            print(f"deblurring model: {trainer.run_dir / EXPORT_NAME}")
+    finally:
+        distributed.cleanup()
     return 0

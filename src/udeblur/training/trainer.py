@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -151,8 +153,26 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     @staticmethod
     def _merge_resume_config(saved: dict[str, Any], given: ExperimentConfig) -> ExperimentConfig:
-        merged = {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+        """The checkpoint's config, with only RESUMABLE_OVERRIDES taken from ``given``.
+
+        Any other difference is an error rather than being silently ignored: a resumed run must be the run it was.
+        """
+        saved_cfg = config_from_dict(saved).to_dict()
         given_dict = given.to_dict()
+        changed = [
+            f"{section}.{key}: {saved_cfg[section][key]!r} -> {value!r}"
+            for section, values in given_dict.items()
+            if isinstance(values, dict)
+            for key, value in values.items()
+            if key not in RESUMABLE_OVERRIDES.get(section, ()) and saved_cfg[section][key] != value
+        ]
+        if changed:
+            raise ConfigError(
+                "resuming a run with a different config; only "
+                + ", ".join(f"{s}.{k}" for s, ks in RESUMABLE_OVERRIDES.items() for k in ks)
+                + " may change. Differences: " + "; ".join(changed)
+            )
+        merged = {k: dict(v) if isinstance(v, dict) else v for k, v in saved_cfg.items()}
         for section, keys in RESUMABLE_OVERRIDES.items():
             for key in keys:
                 merged[section][key] = given_dict[section][key]
@@ -396,19 +416,9 @@ class Trainer:
             return None
         s = self._sample_batch["sharp"][:n].to(self.device)
         b = self._sample_batch["blurred"][:n].to(self.device)
-        was_training = self.translator.training
-        self.translator.eval()
-        try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                c_s = self.translator.content.encode_sharp(s)
-                c_b = self.translator.content.encode_blurred(b)
-                mu, _ = self.translator.encode_blur(b)
-                s_b = self.translator.gen.to_sharp(c_b, mu)
-                b_s = self.translator.gen.to_blurred(c_s, mu)
-                mu2, _ = self.translator.encode_blur(b_s)
-                s_hat = self.translator.gen.to_sharp(self.translator.content.encode_blurred(b_s), mu2)
-        finally:
-            self.translator.train(was_training)
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            p = self.translator.preview(s, b)
+        s_b, b_s, s_hat = p["s_b"], p["b_s"], p["s_hat"]
         rows = [[to_numpy_image(t[i]) for t in (b, s_b, s, b_s, s_hat)] for i in range(s.shape[0])]
         return image_grid(rows)
 
@@ -416,8 +426,9 @@ class Trainer:
     def fit(self, max_steps: int | None = None, time_limit: float | None = None) -> Path:
         """Train until ``train.total_steps`` (or ``max_steps`` more steps, or ``time_limit`` seconds).
 
-        Returns the checkpoint path. Ctrl-C saves a checkpoint at the current step before stopping, so nothing
-        is lost; a run stopped early continues with ``resume=True``.
+        Returns the checkpoint path. Ctrl-C finishes the current step, saves a checkpoint and stops, so nothing is
+        lost and the resumed run is still exact; a second Ctrl-C stops at once and keeps the last checkpoint.
+        A run stopped early continues with ``resume=True``.
         """
         started = time.perf_counter()
         t = self.cfg.train
@@ -435,6 +446,7 @@ class Trainer:
                    unit="it", dynamic_ncols=True)
         it = iter(loader)
         last_time, last_step, saved_step = time.perf_counter(), self.step, None
+        stop = _GracefulStop()
         try:
             while self.step < end:
                 if time_limit is not None:
@@ -459,16 +471,21 @@ class Trainer:
                 if self.step % t.checkpoint_every == 0 or final:
                     self.save()
                     saved_step = self.step
+                if distributed.any_rank(stop.requested, self.dist, self.device):
+                    bar.write(f"stopping at step {self.step} (Ctrl-C); saving")
+                    break
             if saved_step != self.step:  # stopped early (time limit): keep a sample and the weights
                 grid = self.sample_grid() if logger is not None else None
                 if logger is not None and grid is not None:
                     logger.image(self.step, "samples", grid)
                 self.save()
         except KeyboardInterrupt:
-            self.save()
-            bar.write(f"interrupted: saved step {self.step} to {self.run_dir / CHECKPOINT_NAME}")
+            # raised inside a step: weights and optimizer state may be half-updated, so keep the last checkpoint
+            bar.write(f"interrupted inside step {self.step + 1}: the last checkpoint ({self.run_dir / CHECKPOINT_NAME})"
+                      " is kept")
             raise
         finally:
+            stop.restore()
             bar.close()
             if logger is not None:
                 logger.close()
@@ -479,6 +496,26 @@ class Trainer:
             where = f" (rank {self.dist.rank})" if self.dist.enabled else ""
             print(f"warning{where}: {len(dataset.bad_files)} unreadable image file(s) were skipped during training")
         return self.run_dir / CHECKPOINT_NAME
+
+
+class _GracefulStop:
+    """First Ctrl-C asks the loop to stop after the current step; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 # consecutive fp16 overflow skips tolerated before the run is declared diverged (GradScaler halves the scale each

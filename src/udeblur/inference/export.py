@@ -1,0 +1,140 @@
+"""Export the deblurring path (DeblurNet: E_B^c, shared block, E^b, G_S) to ONNX with dynamic batch/height/width.
+
+    from udeblur.inference.export import export_onnx
+    export_onnx("runs/x/deblur.safetensors", "deblur.onnx")
+
+The ONNX graph maps ``blurred`` (N x C x H x W, float32, values in [-1, 1]) to ``sharp`` (same shape), with
+z_b = mu (deterministic, as in ``Deblurrer``). Like the PyTorch network it needs H and W to be MULTIPLES OF 4 and
+at least ``DeblurNet.min_size`` (16 px for the paper's model): the caller pads (reflect, bottom/right) and crops
+back, as ``udeblur.inference.Deblurrer`` does. The file's metadata records both numbers (``size_multiple``,
+``min_size``) and the model config.
+
+Export notes (why the graph is built from a copy of the network):
+
+* TorchScript-based exporter (``dynamo=False``): the dynamo exporter needs ``onnxscript``, which is not a
+  dependency. Opset 17 (>= 17 also has LayerNormalization, but see the next point).
+* ``LayerNorm2d`` normalises over (C, H, W), a shape that changes with the input; ``F.layer_norm`` wants that
+  shape as constants, so a dynamic-size export fails. The copy replaces it by the same arithmetic written with
+  reductions (mean and biased variance over dims 1-3), which export with dynamic sizes. Parameters are shared.
+* Reflection padding exports as ``Pad(mode="reflect")`` and InstanceNorm (affine=False) as
+  ``InstanceNormalization`` with unit scale; ``tests/test_export.py`` checks onnxruntime against PyTorch on
+  several sizes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..archs.blocks import LayerNorm2d
+from ..model import DeblurNet
+
+ONNX_OPSET = 17
+INPUT_NAME = "blurred"
+OUTPUT_NAME = "sharp"
+
+
+class _ReducedLayerNorm2d(nn.Module):
+    """``LayerNorm2d`` with explicit reductions: identical maths, exportable with dynamic H and W."""
+
+    def __init__(self, ln: LayerNorm2d):
+        super().__init__()
+        self.weight = ln.weight
+        self.bias = ln.bias
+        self.eps = float(ln.eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        centred = x - mean
+        var = centred.pow(2).mean(dim=(1, 2, 3), keepdim=True)  # biased, as F.layer_norm
+        return centred * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+def exportable(net: DeblurNet) -> DeblurNet:
+    """A copy of ``net`` (eval mode, float32, CPU) whose layers all export with dynamic spatial sizes."""
+    net = copy.deepcopy(net).to("cpu", torch.float32).eval()
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, LayerNorm2d):
+                setattr(parent, name, _ReducedLayerNorm2d(child))
+    return net
+
+
+def export_onnx(model: str | os.PathLike | DeblurNet, out: str | os.PathLike, opset: int = ONNX_OPSET,
+                example_size: tuple[int, int] = (64, 64)) -> Path:
+    """Write the deblurring path of ``model`` (a DeblurNet, an exported ``.safetensors`` or a training ``.pt``)
+    to ``out`` as ONNX with dynamic batch, height and width. Returns the path.
+
+    ``example_size`` only shapes the trace (multiples of 4, >= the model's minimum size); the graph is size-free.
+    """
+    if opset < 17:
+        raise ValueError(f"opset {opset}: need >= 17")
+    model_cfg = None
+    if isinstance(model, DeblurNet):
+        net = model
+    else:
+        from ..training.checkpoint import load_deblur_net
+
+        net, model_cfg = load_deblur_net(model)
+    net = exportable(net)
+    h, w = (max(s, net.min_size) for s in example_size)
+    h, w = -(-h // net.size_multiple) * net.size_multiple, -(-w // net.size_multiple) * net.size_multiple
+    channels = _channels(net)
+    example = torch.zeros(1, channels, h, w).uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        with warnings.catch_warnings():
+            # the legacy exporter is the supported path here (no onnxscript); its deprecation notice is noise
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # InstanceNorm without running statistics always normalises with the input's own statistics, in
+            # eval mode too: the exporter's "train=True" notice describes the right behaviour
+            warnings.filterwarnings("ignore", message=".*operator 'instance_norm' is set to train=True")
+            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
+            torch.onnx.export(
+                net, (example,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+                do_constant_folding=True,
+            )
+        _add_metadata(tmp, net, model_cfg)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _channels(net: DeblurNet) -> int:
+    first = next(m for m in net.content_blurred.modules() if isinstance(m, nn.Conv2d))
+    return int(first.in_channels)
+
+
+def _add_metadata(path: Path, net: DeblurNet, model_cfg) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    meta = {
+        "format": "udeblur-deblurnet-onnx/1",
+        "input": f"{INPUT_NAME}: N x C x H x W float32 in [-1, 1]; H, W multiples of {net.size_multiple}, "
+                 f">= {net.min_size} (pad by reflection, crop back)",
+        "size_multiple": str(net.size_multiple),
+        "min_size": str(net.min_size),
+    }
+    if model_cfg is not None:
+        meta["model_config"] = json.dumps(asdict(model_cfg), sort_keys=True)
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(path))
+
+
+__all__ = ["ONNX_OPSET", "export_onnx", "exportable"]

@@ -1,0 +1,156 @@
+"""Evaluation harness, supervised reference, ablations end to end, compare (resumable), CLI."""
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from udeblur.cli.main import main
+from udeblur.config import load_config
+from udeblur.data.builtin import resolve_data_root
+from udeblur.evaluation.baselines import baseline_method, model_method
+from udeblur.evaluation.compare import load_compare_config, run_compare
+from udeblur.evaluation.evaluate import MethodSpec, evaluate, load_test_items
+from udeblur.evaluation.supervised import PairedCropSampler, SupervisedTrainer, domain_blur_config
+from udeblur.evaluation.variants import BUILTIN_VARIANTS
+from udeblur.training.trainer import EXPORT_NAME, Trainer
+
+# tiny networks, no VGG, a couple of steps: these tests check plumbing, not quality
+FAST = ["loss.perceptual=0", "train.total_steps=2", "train.log_every=1", "train.sample_every=1000",
+        "train.checkpoint_every=1000", "train.tensorboard=false"]
+
+
+@pytest.fixture(scope="module")
+def data_root():
+    return resolve_data_root(load_config("tiny"), progress=False)
+
+
+def _html_images_exist(page: Path) -> list[str]:
+    srcs = re.findall(r"<img src='([^']+)'", page.read_text())
+    assert srcs
+    for src in srcs:
+        assert (page.parent / src).is_file(), src
+    return srcs
+
+
+def test_test_items_carry_kernels_and_text(data_root):
+    items = load_test_items(data_root, limit=3)
+    assert len(items) == 3
+    assert all(it.kernel is not None and abs(float(it.kernel.sum()) - 1) < 1e-4 for it in items)
+    assert all(isinstance(it.text, str) for it in items)
+    assert items[0].blurred.shape == items[0].sharp.shape
+
+
+@pytest.mark.parametrize("name", [n for n, v in BUILTIN_VARIANTS.items() if v.kind == "unpaired"])
+def test_each_unpaired_variant_trains_and_deblurs(name, tmp_path, data_root):
+    cfg = load_config("tiny", [*FAST, *BUILTIN_VARIANTS[name].overrides])
+    Trainer(cfg, tmp_path, progress=False, data_root=data_root).fit()
+    method = model_method(tmp_path / EXPORT_NAME, device="cpu")
+    item = load_test_items(data_root, limit=1)[0]
+    out = method(item)
+    assert out.shape == item.blurred.shape and np.isfinite(out).all()
+
+
+def test_supervised_pairs_and_training(tmp_path, data_root):
+    blur, source = domain_blur_config(data_root)
+    assert source.endswith("meta.json")
+    cfg = load_config("tiny", FAST)
+    trainer = SupervisedTrainer(cfg, tmp_path, data_root, progress=False)
+    s, b = trainer.sampler.batch(0, 2)
+    assert s.shape == b.shape == (2, 3, 32, 32)
+    s2, _ = trainer.sampler.batch(0, 2)
+    assert (s == s2).all()  # a step's pairs are a pure function of (seed, step)
+    trainer.fit()
+    assert trainer.step == 2
+    # resumable, and exports the Deblurrer's format
+    again = SupervisedTrainer(load_config("tiny", [*FAST[:-5], "train.total_steps=3"]), tmp_path, data_root,
+                              resume=True, progress=False)
+    assert again.step == 2
+    again.fit()
+    assert again.step == 3
+    item = load_test_items(data_root, limit=1)[0]
+    assert model_method(tmp_path / EXPORT_NAME, device="cpu")(item).shape == item.sharp.shape
+    assert isinstance(trainer.sampler, PairedCropSampler)
+
+
+def test_eval_writes_report_with_existing_images(tmp_path, data_root):
+    specs = [MethodSpec(n, baseline_method(n), n) for n in ("blurred", "oracle_wiener", "blind_l0")]
+    res = evaluate(specs, data_root, tmp_path, limit=2, grid_rows=2, progress=False)
+    for key in ("csv", "summary", "table", "report"):
+        assert res.files[key].is_file()
+    srcs = _html_images_exist(res.report)
+    assert "grid.png" in srcs and "metrics.png" in srcs
+    rows = list(csv.DictReader(open(res.files["csv"])))
+    assert len(rows) == 6 and {"psnr", "ssim", "feat_dist"} <= set(rows[0])
+    summary = json.loads(res.files["summary"].read_text())
+    m = summary["methods"]
+    assert m["oracle_wiener"]["psnr"]["mean"] > m["blurred"]["psnr"]["mean"]
+    assert m["blurred"]["feat_dist"]["mean"] > 0
+
+
+def test_eval_cli_with_model_run_curves_and_ocr(tmp_path, data_root):
+    pytest.importorskip("rapidocr_onnxruntime")
+    run = tmp_path / "run"
+    Trainer(load_config("tiny", FAST), run, progress=False, data_root=data_root).fit()
+    out = tmp_path / "eval"
+    rc = main(["eval", "--model", f"tiny={run / EXPORT_NAME}", "--run", f"tiny={run}", "--baseline", "blurred",
+               "--data", str(data_root), "-o", str(out), "--limit", "1", "--ocr", "--quiet",
+               "--no-feature-distance"])
+    assert rc == 0
+    assert "curves.png" in _html_images_exist(out / "index.html")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ocr_reference"].startswith("true text")
+    assert "sharp" in summary["methods"] and "ocr_char_acc" in summary["methods"]["blurred"]
+
+
+def test_compare_trains_evaluates_and_skips_finished(tmp_path, data_root):
+    cfg_path = tmp_path / "cmp.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        "name": "t", "base": "tiny", "overrides": FAST[:1] + FAST[2:], "steps": 2, "data": str(data_root),
+        "eval": {"limit": 2, "grid_rows": 2, "feature_distance": False},
+        "variants": ["ours", "supervised", "blurred", {"name": "ours_c5", "overrides": ["loss.cycle=5"]}],
+    }))
+    cfg = load_compare_config(cfg_path)
+    report = run_compare(cfg, tmp_path / "out", progress=False)
+    _html_images_exist(report)
+    for name in ("ours", "supervised", "ours_c5"):
+        assert (tmp_path / "out" / "runs" / name / "finished.json").is_file()
+    mtime = (tmp_path / "out" / "runs" / "ours" / EXPORT_NAME).stat().st_mtime_ns
+    run_compare(load_compare_config(cfg_path), tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "runs" / "ours" / EXPORT_NAME).stat().st_mtime_ns == mtime  # skipped
+
+
+def test_compare_resumes_an_interrupted_variant(tmp_path, data_root):
+    cfg = load_compare_config(Path(__file__).parents[1] / "src/udeblur/configs/compare_tiny.yaml")
+    cfg.data = str(data_root)
+    cfg.variants = [BUILTIN_VARIANTS["ours"]]
+    run_dir = tmp_path / "runs" / "ours"
+    Trainer(cfg.experiment(cfg.variants[0]), run_dir, progress=False, data_root=data_root).fit(max_steps=1)
+    run_compare(cfg, tmp_path, progress=False, train_only=True)
+    assert json.loads((run_dir / "finished.json").read_text())["steps"] == cfg.steps
+    from udeblur.training.run_logger import read_log
+
+    assert read_log(run_dir)[-1]["step"] == cfg.steps
+
+
+def test_shipped_compare_configs_load():
+    for name in ("compare_text.yaml", "compare_tiny.yaml"):
+        cfg = load_compare_config(Path(__file__).parents[1] / "src/udeblur/configs" / name)
+        assert cfg.variants and cfg.steps > 0
+    text = load_compare_config(Path(__file__).parents[1] / "src/udeblur/configs/compare_text.yaml")
+    trained = {v.name for v in text.variants if v.trained}
+    assert {"ours", "cyclegan", "supervised", "no_kl", "no_perceptual", "no_blur_encoder", "no_shared_content",
+            "no_cycle", "no_random_z"} <= trained
+
+
+def test_compare_list_and_bad_config(tmp_path, capsys):
+    assert main(["compare", "--list"]) == 0
+    assert "no_random_z" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: tiny\nsteps: 2\nvariants: [ours, nonsense]\n")
+    assert main(["compare", str(bad), "-o", str(tmp_path / "o")]) == 2
+    assert "nonsense" in capsys.readouterr().err
