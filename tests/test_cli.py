@@ -56,3 +56,31 @@ def test_help_lists_the_commands(capsys):
     out = capsys.readouterr().out
     for name in ("train", "deblur", "demo", "synth", "blur", "prepare"):
         assert name in out
+
+
+def test_data_commands(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from udeblur.imageio import list_images
+
+    src = tmp_path / "sharp"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(src / f"img{i}.png")
+    (src / "broken.png").write_bytes(b"not a png")
+
+    with pytest.warns(UserWarning, match="broken.png"):  # skipped, with its name
+        assert cli.main(["blur", str(src), "--out", str(tmp_path / "blurred"), "--save-kernels", "--seed", "3"]) == 0
+    outs = list_images(tmp_path / "blurred")
+    assert len(outs) == 6 and Image.open(outs[0]).size == (48, 40)
+
+    assert cli.main(["synth", "text", "--out", str(tmp_path / "text"), "--train-count", "3", "--test-count", "2",
+                     "--workers", "1"]) == 0
+    assert len(list_images(tmp_path / "text" / "test" / "blurred")) == 2
+
+    (src / "broken.png").unlink()
+    assert cli.main(["prepare", "folder", str(src), "--out", str(tmp_path / "prepared"), "--workers", "1"]) == 0
+    assert list_images(tmp_path / "prepared" / "test" / "sharp")
+    assert cli.main(["prepare", "folder", str(tmp_path / "empty-missing"), "--out", str(tmp_path / "p2")]) == 2
