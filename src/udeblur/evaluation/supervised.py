@@ -106,7 +106,7 @@ class SupervisedTrainer:
 
     def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, data_root: str | Path, resume: bool = False,
                  progress: bool = True):
-        from ..training.trainer import lr_factor, resolve_device  # noqa: F401 - resolve here, fail early
+        from ..training.trainer import resolve_device
 
         self.run_dir = Path(run_dir)
         ckpt = self.run_dir / CHECKPOINT_NAME
