@@ -56,6 +56,20 @@ def test_onnx_matches_pytorch_on_several_sizes(model_file, tmp_path, capsys):
         np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
 
 
+def test_global_skip_model_exports(tmp_path):
+    # the global-skip generator uses atanh, which needs its own ONNX mapping
+    from udeblur.inference.export import export_onnx
+    from udeblur.model import DeblurNet
+
+    torch.manual_seed(0)
+    net = DeblurNet.from_config(load_config("tiny", ["model.global_skip=true"]).model).eval()
+    session = ort.InferenceSession(str(export_onnx(net, tmp_path / "g.onnx")), providers=["CPUExecutionProvider"])
+    x = torch.rand(1, 3, 36, 44) * 2 - 1
+    with torch.no_grad():
+        ref = net(x).numpy()
+    np.testing.assert_allclose(session.run(None, {"blurred": x.numpy()})[0], ref, atol=1e-4, rtol=0)
+
+
 def test_export_from_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(["export", "--onnx", str(tmp_path / "nope.safetensors"), "-o", str(tmp_path / "x.onnx")]) == 2
     assert "no such model file" in capsys.readouterr().err

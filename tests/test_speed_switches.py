@@ -45,6 +45,7 @@ def _compare(a: list[dict[str, float]], b: list[dict[str, float]], rel: float, a
     return worst
 
 
+@pytest.mark.filterwarnings("ignore:train.amp=bf16 on a CPU without native bf16")  # true here, and beside the point
 def test_bf16_autocast_trains_on_cpu_close_to_fp32(tmp_path):
     _, fp32 = _run(tmp_path, "fp32", [])
     trainer, bf16 = _run(tmp_path, "bf16", ["train.amp=bf16"])

@@ -16,6 +16,7 @@ Export notes (why the graph is built from a copy of the network):
 * ``LayerNorm2d`` normalises over (C, H, W), a shape that changes with the input; ``F.layer_norm`` wants that
   shape as constants, so a dynamic-size export fails. The copy replaces it by the same arithmetic written with
   reductions (mean and biased variance over dims 1-3), which export with dynamic sizes. Parameters are shared.
+* ``aten::atanh`` (``model.global_skip``) is mapped to ONNX ``Atanh`` (the exporter lacks that mapping).
 * Reflection padding exports as ``Pad(mode="reflect")`` and InstanceNorm (affine=False) as
   ``InstanceNormalization`` with unit scale; ``tests/test_export.py`` checks onnxruntime against PyTorch on
   several sizes.
@@ -57,6 +58,12 @@ class _ReducedLayerNorm2d(nn.Module):
         return centred * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
 
+def _register_symbolics() -> None:
+    """ONNX has had ``Atanh`` since opset 9, but the TorchScript exporter has no mapping for ``aten::atanh``
+    (used by the generators' ``global_skip`` option); map it directly."""
+    torch.onnx.register_custom_op_symbolic("aten::atanh", lambda g, x: g.op("Atanh", x), 9)
+
+
 def exportable(net: DeblurNet) -> DeblurNet:
     """A copy of ``net`` (eval mode, float32, CPU) whose layers all export with dynamic spatial sizes."""
     net = copy.deepcopy(net).to("cpu", torch.float32).eval()
@@ -92,6 +99,7 @@ def export_onnx(model: str | os.PathLike | DeblurNet, out: str | os.PathLike, op
     out.parent.mkdir(parents=True, exist_ok=True)
     axes = {0: "batch", 2: "height", 3: "width"}
     tmp = out.with_name(out.name + ".partial")
+    _register_symbolics()
     try:
         with warnings.catch_warnings():
             # the legacy exporter is the supported path here (no onnxscript); its deprecation notice is noise
