@@ -63,6 +63,7 @@ from torch import nn
 
 from ..archs.blocks import LayerNorm2d
 from ..config import ModelConfig
+from ..device import resolve_device
 from ..imageio import ImageData, ImageReadError, image_from_pil, list_images, read_image, save_png, to_channels, to_pil
 from ..model import DeblurNet
 
@@ -84,19 +85,6 @@ class DeblurBatchError(ValueError):
         names = ", ".join(str(p) for p, _ in failed[:5]) + (", ..." if len(failed) > 5 else "")
         total = len(failed) + len(written)
         super().__init__(f"{len(failed)} of {total} image(s) could not be deblurred: {names}")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU. Asking for CUDA where there is none is an error, not a fallback."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available here (use --device cpu)")
-    return dev
 
 
 def _pad_axis(x: torch.Tensor, extra: int, dim: int) -> torch.Tensor:

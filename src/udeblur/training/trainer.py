@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from ..archs.noise import sharded_noise
 from ..config import ConfigError, ExperimentConfig, TrainConfig, config_from_dict
+from ..device import resolve_device as _resolve_device
 from ..model import Discriminators, Translator
 from ..visualize import image_grid, to_numpy_image
 from . import distributed
@@ -61,12 +62,11 @@ class TrainingError(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"train.device={name!r} but CUDA is not available on this machine")
-    return dev
+    """udeblur.device.resolve_device, with the config key in the error."""
+    try:
+        return _resolve_device(name)
+    except ValueError as exc:
+        raise TrainingError(f"train.device: {exc}") from exc
 
 
 def cpu_has_fast_bf16() -> bool:
