@@ -133,6 +133,25 @@ def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"cannot convert {have} channels to {channels}")
 
 
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Float [0, 1] or uint8, H x W or H x W x {1, 3, 4} -> contiguous uint8 RGB (alpha dropped, gray replicated).
+
+    What external engines (dlib, OCR) take."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an H x W x C image with C in 1, 3, 4; got shape {arr.shape}")
+    arr = arr[..., :3]
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255.0).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise TypeError(f"expected a float image in [0, 1] or uint8, got dtype {arr.dtype}")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
 def load_pixels(path: str | os.PathLike, channels: int = 3) -> np.ndarray:
     """Read a file as float32 H x W x channels in [0, 1], flattening alpha onto white."""
     data = read_image(path)

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ..imageio import to_rgb_uint8
+
 SAME_PERSON_THRESHOLD = 0.6
 INSTALL_HINT = "pip install dlib-bin==20.0.1.post1 face_recognition_models==0.3.0"
 _SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"
@@ -90,23 +92,6 @@ def _get_models() -> tuple[Any, Any, Any, Any]:
     return _models
 
 
-def _to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Float [0, 1] or uint8, H x W or H x W x {1, 3, 4} -> contiguous uint8 RGB (what dlib takes)."""
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an H x W x C image with C in 1, 3, 4; got shape {arr.shape}")
-    arr = arr[..., :3]
-    if np.issubdtype(arr.dtype, np.floating):
-        arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255.0).astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        raise TypeError(f"expected a float image in [0, 1] or uint8, got dtype {arr.dtype}")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    return np.ascontiguousarray(arr)
-
-
 def _detect(rgb: np.ndarray, upsample: int) -> Box | None:
     _, detector, _, _ = _get_models()
     rects, scores, _ = detector.run(rgb, upsample, 0.0)
@@ -122,7 +107,7 @@ def face_box(image: np.ndarray, *, upsample: int = 1) -> Box | None:
 
     ``image``: H x W x C (C = 1, 3, 4) or H x W, float in [0, 1] or uint8, RGB.
     """
-    return _detect(_to_rgb_uint8(image), upsample)
+    return _detect(to_rgb_uint8(image), upsample)
 
 
 def face_descriptor(image: np.ndarray, box: Box | None = None, *, upsample: int = 1) -> np.ndarray | None:
@@ -133,7 +118,7 @@ def face_descriptor(image: np.ndarray, box: Box | None = None, *, upsample: int 
     box, so a blurred face still gets a descriptor.
     """
     dlib, _, shape_predictor, recognizer = _get_models()
-    rgb = _to_rgb_uint8(image)
+    rgb = to_rgb_uint8(image)
     if box is None:
         box = _detect(rgb, upsample)
         if box is None:

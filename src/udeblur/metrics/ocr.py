@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..imageio import to_rgb_uint8
+
 INSTALL_HINT = "pip install rapidocr-onnxruntime==1.4.4"
 _PAD = 16
 
@@ -85,19 +87,7 @@ def _get_engine() -> Any:
 
 def _to_bgr_uint8(image: np.ndarray) -> np.ndarray:
     """Float [0, 1] or uint8 image, H x W or H x W x {1, 3, 4}, -> padded uint8 BGR for RapidOCR."""
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-        raise ValueError(f"OCR expects an H x W x C image with C in 1, 3, 4; got shape {arr.shape}")
-    if arr.shape[2] == 4:
-        arr = arr[..., :3]
-    if np.issubdtype(arr.dtype, np.floating):
-        arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255.0).astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        raise TypeError(f"OCR expects a float image in [0, 1] or uint8, got dtype {arr.dtype}")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
+    arr = to_rgb_uint8(image)
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]], axis=0)
     background = np.median(border, axis=0).astype(np.uint8)
     padded = np.empty((arr.shape[0] + 2 * _PAD, arr.shape[1] + 2 * _PAD, 3), dtype=np.uint8)
