@@ -449,3 +449,49 @@ def test_cli_errors_exit_2_with_one_clear_line(tmp_path, cli, model_file, capsys
     assert cli(["deblur", str(tmp_path / "in"), "-o", out, "--model", str(model_file), "--tile", "64",
                 "--overlap", "60"]) == 2
     assert "overlap" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- batched folders
+
+
+def test_batched_overlapped_folder_equals_one_by_one(tmp_path, model_file):
+    """Same-size images share forward passes, reads/writes run in threads; every output equals the serial one,
+    order and error handling included (a corrupt file and a tiled image sit between batchable ones)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(7):
+        size = (40, 44) if i != 3 else (70, 90)  # #3 breaks the run of same-size images and is tiled (tile 64)
+        Image.fromarray((smooth_image(*size, seed=i) * 255).round().astype(np.uint8)).save(folder / f"{i}.png")
+    (folder / "4b.png").write_bytes(b"not an image")
+    serial = Deblurrer.from_checkpoint(model_file, device="cpu", tile=64, overlap=16)
+    batched = Deblurrer.from_checkpoint(model_file, device="cpu", tile=64, overlap=16, batch=3, io_workers=3)
+    outputs = {}
+    for name, d in (("serial", serial), ("batched", batched)):
+        with pytest.raises(DeblurBatchError) as info:
+            d.deblur_paths([folder], tmp_path / name, progress=False, on_error=lambda *_: None)
+        assert [p.name for p, _ in info.value.failed] == ["4b.png"]
+        outputs[name] = info.value.written
+    assert [p.name for p in outputs["batched"]] == [p.name for p in outputs["serial"]] == [f"{i}.png" for i in range(7)]
+    for a, b in zip(outputs["serial"], outputs["batched"], strict=True):
+        pa, pb = np.asarray(Image.open(a), np.int16), np.asarray(Image.open(b), np.int16)
+        assert pa.shape == pb.shape
+        assert np.abs(pa - pb).max() <= 1  # batched convolutions may round differently by one 8-bit level
+
+
+def test_batch_of_pixels_equals_single_images(deblurrer):
+    imgs = [smooth_image(36, 52, seed=s) for s in range(3)]
+    batch = deblurrer.deblur_pixels_batch(imgs)
+    for img, out in zip(imgs, batch, strict=True):
+        np.testing.assert_allclose(out, deblurrer.deblur_pixels(img), atol=1e-5)
+    with pytest.raises(ValueError, match="one shape"):
+        deblurrer.deblur_pixels_batch([imgs[0], smooth_image(40, 52)])
+
+
+def test_bf16_inference_is_close_to_fp32_and_fp16_needs_cuda(model_file, deblurrer):
+    img = smooth_image(48, 64)
+    low = Deblurrer.from_checkpoint(model_file, device="cpu", precision="bf16").deblur_pixels(img)
+    ref = deblurrer.deblur_pixels(img)
+    assert np.abs(low - ref).mean() < 0.02  # bf16 keeps 8 bits of mantissa: ~0.4% per op
+    assert Deblurrer.from_checkpoint(model_file, device="cpu").precision == "fp32"  # auto on the CPU
+    with pytest.raises(ValueError, match="CUDA"):
+        Deblurrer.from_checkpoint(model_file, device="cpu", precision="fp16")

@@ -44,6 +44,9 @@ class ModelConfig:
     # additions beyond the paper (off in `paper`): see the `text` preset
     global_skip: bool = False  # generators predict a correction to their source image (identity at init)
     kernel_size: int = 0  # > 0: E^b also predicts an explicit K x K blur kernel (for loss.reblur)
+    # G_B starts from k * s (E^b's kernel applied to the sharp image) and learns only the rest (noise, tone):
+    # the cross-cycle then trains the deblurring path on physically blurred sharp images. Needs both above.
+    blur_from_kernel: bool = False
 
 
 @dataclass
@@ -195,6 +198,10 @@ def validate(cfg: ExperimentConfig) -> None:
     m = cfg.model
     if min(m.width, m.disc_width, m.blur_latent, m.disc_scales, m.disc_layers, m.blur_blocks) < 1:
         raise ConfigError("model: width, disc_width, blur_latent, disc_scales, disc_layers, blur_blocks must be >= 1")
+    if m.blur_from_kernel and not (m.global_skip and m.kernel_size > 0 and m.blur_encoder):
+        raise ConfigError("model.blur_from_kernel needs model.global_skip, model.kernel_size > 0 and the blur encoder")
+    if m.kernel_size and not m.kernel_size % 2:
+        raise ConfigError(f"model.kernel_size: {m.kernel_size} must be odd (a kernel has a centre pixel)")
     smallest = max(8, 2 ** (m.blur_blocks + 1))
     if cfg.data.crop_size < smallest:
         raise ConfigError(f"data.crop_size {cfg.data.crop_size} < {smallest}, the smallest input the model takes")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .archs.blocks import ResBlock, init_weights
-from .archs.blur_encoder import BlurEncoder, reparameterize
+from .archs.blur_encoder import BlurEncoder, apply_kernel, reparameterize
 from .archs.content_encoder import ContentEncoders, DomainContentEncoder
 from .archs.discriminator import MultiScaleDiscriminator
 from .archs.generator import GeneratorBranch, Generators
@@ -111,6 +111,14 @@ class Translator(nn.Module):
         finally:
             self.train(was_training)
 
+    def blurred_source(self, s: torch.Tensor, kernel: torch.Tensor | None) -> torch.Tensor:
+        """What G_B corrects (global skip): s itself, or k * s with ``model.blur_from_kernel``."""
+        if self.cfg.blur_from_kernel:
+            if kernel is None:
+                raise ValueError("model.blur_from_kernel needs E^b's kernel")
+            return apply_kernel(s, kernel)
+        return s
+
     def translate(self, s: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         """The forward passes of method.md on a batch of sharp s and (unpaired) blurred b.
 
@@ -131,7 +139,7 @@ class Translator(nn.Module):
             "logvar": logvar,
             "z": z,
             "s_b": self.gen.to_sharp(c_b, z, b),
-            "b_s": self.gen.to_blurred(c_s, z, s),
+            "b_s": self.gen.to_blurred(c_s, z, self.blurred_source(s, out.get("kernel"))),
         })
         return out
 
@@ -141,20 +149,30 @@ class Translator(nn.Module):
         self.eval()
         try:
             c_s, c_b = self.content.encode_sharp(s), self.content.encode_blurred(b)
-            mu = self.encode_blur(b)[0]
+            kernel = None
+            if self.blur is not None and self.blur.fc_kernel is not None:
+                mu, _, kernel = self.blur.forward_with_kernel(b)
+            else:
+                mu = self.encode_blur(b)[0]
             s_b = self.gen.to_sharp(c_b, mu, b)
-            b_s = self.gen.to_blurred(c_s, mu, s)
+            b_s = self.gen.to_blurred(c_s, mu, self.blurred_source(s, kernel))
             s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), self.encode_blur(b_s)[0], b_s)
         finally:
             self.train(was_training)
         return {"s_b": s_b, "b_s": b_s, "s_hat": s_hat}
 
-    def cycle(self, s_b: torch.Tensor, b_s: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def cycle(
+        self, s_b: torch.Tensor, b_s: torch.Tensor, z: torch.Tensor, kernel: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-cycle: s_hat = G_S(E_B^c(b_s), E^b(b_s)), b_hat = G_B(E_S^c(s_b), z_b)."""
+        if self.cfg.blur_from_kernel:
+            # b_s is then a physically blurred copy of s: the sharp cycle trains the deblurring side on it, and
+            # G_B/E^b's kernel learn to blur from realism (D_B) alone, not from what is easy to invert
+            b_s = b_s.detach()
         mu2, logvar2 = self.encode_blur(b_s)
         z2 = reparameterize(mu2, logvar2) if self.blur is not None else mu2
         s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), z2, b_s)
-        b_hat = self.gen.to_blurred(self.content.encode_sharp(s_b), z, s_b)
+        b_hat = self.gen.to_blurred(self.content.encode_sharp(s_b), z, self.blurred_source(s_b, kernel))
         return s_hat, b_hat
 
 

@@ -30,6 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--norm", choices=("tile", "image"), default="tile",
                    help="tiled images: normalise each tile by its own statistics (one pass, default) or by the "
                    "whole image's (exact, ~10x slower)")
+    p.add_argument("--batch", type=int, default=1, metavar="N",
+                   help="images of one size (or tiles) per forward pass; >1 helps on a GPU")
+    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
+                   help="auto: fp16 autocast on CUDA, fp32 on the CPU (bf16 is slower than fp32 on CPUs without "
+                   "native bf16)")
+    p.add_argument("--io-workers", type=int, default=2, metavar="N",
+                   help="threads reading and writing files while the network runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -65,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         deblurrer = Deblurrer.from_checkpoint(
-            model, device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm
+            model, device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm,
+            batch=args.batch, precision=args.precision, io_workers=args.io_workers,
         )
     except ValueError as exc:  # CheckpointError (names the file), bad device / tile / overlap
         return _fail(str(exc))

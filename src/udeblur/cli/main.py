@@ -21,6 +21,7 @@ COMMANDS = {
     "export": "export_cmd",
     "eval": "eval_cmd",
     "compare": "compare_cmd",
+    "serve": "serve_cmd",
 }
 
 

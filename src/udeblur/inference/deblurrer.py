@@ -51,7 +51,9 @@ import contextlib
 import math
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -233,9 +235,12 @@ class Deblurrer:
     """Deblur images with a trained deblurring path (E_B^c, shared block, E^b, G_S).
 
     ``tile``: largest side processed in one pass (rounded down to a multiple of 4); bigger images are tiled.
-    ``overlap``: minimum overlap of neighbouring tiles in px (at most tile/2). ``batch``: tiles per forward pass
-    (helps on a GPU with small tiles; costs ``batch`` times the activation memory). ``norm``: ``"tile"`` (each
-    tile normalised by its own statistics, one pass) or ``"image"`` (whole-image statistics, exact, slower).
+    ``overlap``: minimum overlap of neighbouring tiles in px (at most tile/2). ``batch``: images (of one size) or
+    tiles per forward pass (helps on a GPU; costs ``batch`` times the activation memory). ``norm``: ``"tile"``
+    (each tile normalised by its own statistics, one pass) or ``"image"`` (whole-image statistics, exact, slower).
+    ``precision``: ``"auto"`` (fp16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"fp16"`` (CUDA only) or
+    ``"bf16"`` (autocast; slower than fp32 on CPUs without native bf16). ``io_workers``: threads that read and
+    write files while the network runs (``deblur_paths``).
     See the module docstring for sizes, modes, determinism and the tiling strategy.
     """
 
@@ -248,6 +253,8 @@ class Deblurrer:
         overlap: int = 64,
         batch: int = 1,
         norm: str = "tile",
+        precision: str = "auto",
+        io_workers: int = 2,
     ):
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
@@ -265,7 +272,22 @@ class Deblurrer:
             raise ValueError(f"batch must be >= 1, got {batch}")
         if norm not in ("tile", "image"):
             raise ValueError(f"norm must be 'tile' or 'image', got {norm!r}")
+        if precision == "auto":
+            precision = "fp16" if self.device.type == "cuda" else "fp32"
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be auto, fp32, fp16 or bf16, got {precision!r}")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA device (CPUs run fp16 convolutions slowly or not at all)")
+        if int(io_workers) < 1:
+            raise ValueError(f"io_workers must be >= 1, got {io_workers}")
         self.tile, self.overlap, self.batch, self.norm = tile, int(overlap), int(batch), norm
+        self.precision, self.io_workers = precision, int(io_workers)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype)
 
     @classmethod
     def from_checkpoint(
@@ -320,6 +342,10 @@ class Deblurrer:
     ) -> list[Path]:
         """Deblur files and folders (recursively) into ``out_dir``; see ``plan_outputs`` for the output names.
 
+        Files are decoded ahead and encoded behind by ``io_workers`` threads while the network runs (Pillow
+        releases the GIL while it decodes and compresses), and consecutive images of one size that need no
+        tiling go through the network ``batch`` at a time. Outputs equal one-by-one deblurring.
+
         A file that cannot be read or written is reported (``on_error(path, problem)``; default: one line on
         stderr), skipped and counted; the rest are still written. If any failed, ``DeblurBatchError`` is raised
         at the end, carrying ``failed`` and ``written``. Missing inputs and image-less folders raise
@@ -328,48 +354,144 @@ class Deblurrer:
         from tqdm import tqdm
 
         plan = plan_outputs(inputs, out_dir)
-        written: list[Path] = []
-        failed: list[tuple[Path, str]] = []
+        outcome: dict[int, str | None] = {}  # plan index -> None (written) or the problem
         # disable=None: tqdm shows the bar only on a terminal
-        bar = tqdm(plan, desc="deblur", unit="img", disable=None if progress else True, file=sys.stderr)
-        for src, dst in bar:
-            try:
-                if dst.exists() and dst.resolve() == src.resolve():
-                    raise ImageReadError(src, "output would overwrite the input; choose another output folder")
-                self.deblur_file(src, dst)
-            except ImageReadError as exc:
-                problem = exc.problem
-            except OSError as exc:  # e.g. output not writable; other files may still succeed
-                problem = f"cannot write {dst} ({exc.strerror or exc})"
-            except Exception as exc:  # e.g. out of memory on one huge image: report it, go on with the rest
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                written.append(dst)
-                continue
-            failed.append((src, problem))
-            if on_error is not None:
-                on_error(src, problem)
-            else:
-                tqdm.write(f"skipped {src}: {problem}", file=sys.stderr)
+        bar = tqdm(total=len(plan), desc="deblur", unit="img", disable=None if progress else True, file=sys.stderr)
+
+        def report(i: int, problem: str | None) -> None:
+            outcome[i] = problem
+            bar.update(1)
+            if problem is not None:
+                if on_error is not None:
+                    on_error(plan[i][0], problem)
+                else:
+                    tqdm.write(f"skipped {plan[i][0]}: {problem}", file=sys.stderr)
+
+        def read(i: int) -> ImageData:
+            src, dst = plan[i]
+            if dst.exists() and dst.resolve() == src.resolve():
+                raise ImageReadError(src, "output would overwrite the input; choose another output folder")
+            return read_image(src)
+
+        def write(i: int, data: ImageData) -> None:
+            save_png(plan[i][1], data.pixels, data.alpha, data.bits)
+
+        lookahead = max(2 * self.batch, self.io_workers + 1)
+        with ThreadPoolExecutor(self.io_workers, "udeblur-read") as readers, \
+                ThreadPoolExecutor(1, "udeblur-write") as writer:
+            reads: deque[tuple[int, Future]] = deque()
+            writes: list[tuple[int, Future]] = []
+            upcoming = iter(range(len(plan)))
+
+            def fill() -> None:
+                while len(reads) < lookahead and (i := next(upcoming, None)) is not None:
+                    reads.append((i, readers.submit(read, i)))
+
+            fill()
+            while reads:
+                group: list[tuple[int, ImageData]] = []
+                while reads and len(group) < self.batch:
+                    i, fut = reads[0]
+                    try:
+                        data = fut.result()
+                    except ImageReadError as exc:
+                        reads.popleft()
+                        report(i, exc.problem)
+                        fill()
+                        continue
+                    except Exception as exc:
+                        reads.popleft()
+                        report(i, f"{type(exc).__name__}: {exc}")
+                        fill()
+                        continue
+                    if group and not self._batchable(group[0][1], data):
+                        break
+                    reads.popleft()
+                    group.append((i, data))
+                    fill()
+                    if not self._batchable(data, data):
+                        break
+                if not group:
+                    continue
+                try:
+                    results = self._deblur_group([d for _, d in group])
+                except Exception as exc:  # e.g. out of memory on one huge image: report it, go on with the rest
+                    for i, _ in group:
+                        report(i, f"{type(exc).__name__}: {exc}")
+                    continue
+                for (i, _), out in zip(group, results, strict=True):
+                    writes.append((i, writer.submit(write, i, out)))
+                # report finished writes as they land (keeps the progress bar honest)
+                while writes and writes[0][1].done():
+                    self._finish_write(*writes.pop(0), report)
+            for i, fut in writes:
+                self._finish_write(i, fut, report)
         bar.close()
+        written = [plan[i][1] for i in sorted(outcome) if outcome[i] is None]
+        failed = [(plan[i][0], p) for i, p in sorted(outcome.items()) if p is not None]
         if failed:
             raise DeblurBatchError(failed, written)
         return written
 
-    @torch.inference_mode()
+    @staticmethod
+    def _finish_write(i: int, fut: Future, report: Callable[[int, str | None], None]) -> None:
+        try:
+            fut.result()
+        except OSError as exc:  # e.g. output not writable; other files may still succeed
+            report(i, f"cannot write ({exc.strerror or exc})")
+        except Exception as exc:
+            report(i, f"{type(exc).__name__}: {exc}")
+        else:
+            report(i, None)
+
+    def _batchable(self, a: ImageData, b: ImageData) -> bool:
+        """Whether two images can share one forward pass: same size and channels, and no tiling needed."""
+        ha, wa = a.pixels.shape[:2]
+        small = max(self._padded_size(ha), self._padded_size(wa)) <= self.tile
+        return small and a.pixels.shape == b.pixels.shape
+
+    def _deblur_group(self, group: list[ImageData]) -> list[ImageData]:
+        if len(group) == 1:
+            return [self.deblur_data(group[0])]
+        outs = self.deblur_pixels_batch([d.pixels for d in group])
+        results = []
+        for data, out in zip(group, outs, strict=True):
+            alpha = data.alpha
+            if alpha is None and data.source_mode in _ALPHA_MODES:
+                alpha = np.ones(data.size, dtype=np.float32)
+            results.append(ImageData(out, alpha, data.bits, data.source_mode))
+        return results
+
     def deblur_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Float32 H x W x C (C = 1 or 3) in [0, 1] -> deblurred, same H x W, C as described in the module doc."""
-        if pixels.ndim == 2:
-            pixels = pixels[..., None]
-        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.shape[0] < 1 or pixels.shape[1] < 1:
-            raise ValueError(f"expected H x W x 1 or H x W x 3 pixels, got shape {pixels.shape}")
-        gray_in = pixels.shape[2] == 1
-        x = to_channels(np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0), self.channels)
-        y = self._run(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None] * 2.0 - 1.0)
-        out = ((y[0].permute(1, 2, 0).numpy() + 1.0) * 0.5).clip(0.0, 1.0).astype(np.float32)
-        if gray_in and self.channels == 3:
-            out = to_channels(out, 1)  # a 3-channel model may tint a gray image; luma brings it back to gray
-        return np.ascontiguousarray(out)
+        return self.deblur_pixels_batch([pixels])[0]
+
+    @torch.inference_mode()
+    def deblur_pixels_batch(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """``deblur_pixels`` for several images of one shape in one forward pass (tiled ones: one by one)."""
+        xs, gray_in = [], []
+        for pixels in batch:
+            if pixels.ndim == 2:
+                pixels = pixels[..., None]
+            if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.shape[0] < 1 or pixels.shape[1] < 1:
+                raise ValueError(f"expected H x W x 1 or H x W x 3 pixels, got shape {pixels.shape}")
+            gray_in.append(pixels.shape[2] == 1)
+            x = to_channels(np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0), self.channels)
+            xs.append(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))))
+        if len({x.shape for x in xs}) != 1:
+            raise ValueError(f"images of one batch must have one shape, got {sorted({tuple(x.shape) for x in xs})}")
+        h, w = xs[0].shape[1:]
+        if max(self._padded_size(h), self._padded_size(w)) > self.tile:
+            ys = torch.cat([self._run(x[None] * 2.0 - 1.0) for x in xs])
+        else:
+            ys = self._run(torch.stack(xs) * 2.0 - 1.0)
+        outs = []
+        for y, gray in zip(ys, gray_in, strict=True):
+            out = ((y.permute(1, 2, 0).numpy() + 1.0) * 0.5).clip(0.0, 1.0).astype(np.float32)
+            if gray and self.channels == 3:
+                out = to_channels(out, 1)  # a 3-channel model may tint a gray image; luma brings it back to gray
+            outs.append(np.ascontiguousarray(out))
+        return outs
 
     # ------------------------------------------------------------------ the network passes
 
@@ -395,13 +517,20 @@ class Deblurrer:
         return (total / (h * w)).float()
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        """1 x C x H x W in [-1, 1] (CPU) -> deblurred 1 x C x H x W in [-1, 1] (CPU)."""
-        _, c, h, w = x.shape
+        """N x C x H x W in [-1, 1] (CPU) -> deblurred N x C x H x W in [-1, 1] (CPU); N > 1 only untiled."""
+        with self._autocast():
+            return self._run_fp(x)
+
+    def _run_fp(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
         hp, wp = self._padded_size(h), self._padded_size(w)
         xp = self._pad(x, hp, wp)
-        z = self._blur_code(xp)
         if hp <= self.tile and wp <= self.tile:
-            return self.net(xp.to(self.device), z).float().cpu()[:, :, :h, :w]
+            xd = xp.to(self.device)
+            return self.net(xd, self.net.blur_code(xd)).float().cpu()[:, :, :h, :w]
+        if n != 1:
+            raise ValueError("tiled images are deblurred one at a time")
+        z = self._blur_code(xp)
         rows = _axis_tiles(hp, self.tile, self.overlap)
         cols = _axis_tiles(wp, self.tile, self.overlap)
         th, tw = min(hp, self.tile), min(wp, self.tile)

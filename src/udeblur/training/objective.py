@@ -38,7 +38,7 @@ def make_fakes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: Loss
     if uses_random_z(w):
         z_rand = noise_like(out["mu"])
         out["z_rand"] = z_rand
-        out["b_rand"] = translator.gen.to_blurred(out["c_s"], z_rand, s)
+        out["b_rand"] = translator.gen.to_blurred(out["c_s"], z_rand, translator.blurred_source(s, out.get("kernel")))
         if w.random_z_adv > 0:
             out["s_rand"] = translator.gen.to_sharp(out["c_b"], z_rand, b)
     return out
@@ -83,7 +83,7 @@ def generator_objective(
     if w.kl > 0:
         terms["kl"] = w.kl * kl_loss(fakes["mu"], fakes["logvar"])
     if w.cycle > 0:
-        s_hat, b_hat = translator.cycle(s_b, b_s, z)
+        s_hat, b_hat = translator.cycle(s_b, b_s, z, fakes.get("kernel"))
         terms["cycle"] = w.cycle * (l1_loss(s_hat, s) + l1_loss(b_hat, b))
         images["s_hat"], images["b_hat"] = s_hat, b_hat
     if w.self_recon > 0:

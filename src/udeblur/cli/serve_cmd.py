@@ -1,0 +1,66 @@
+"""`udeblur serve [--model PATH] [--port 8000]`: a local web page to deblur images in a browser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="start a local web page for deblurring",
+        description="Start a web page on this machine: drop images, compare blurred and deblurred side by side, "
+        "zoom, download. Listens on 127.0.0.1 (this machine only) unless --host says otherwise. Nothing is "
+        "written to disk: uploads are decoded and encoded in memory.",
+    )
+    p.add_argument("--model", metavar="PATH", help="model file (.safetensors or training .pt); default: bundled")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0 exposes the page to your network (no authentication!)")
+    p.add_argument("--port", type=int, default=8000, help="port (0: any free port) [8000]")
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload [50]")
+    p.add_argument("--max-megapixels", type=float, default=40.0, help="largest accepted image [40]")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
+    p.add_argument("--tile", type=int, default=1024, metavar="N", help="tile size for large images [1024]")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference.deblurrer import Deblurrer
+    from ..web import DeblurService, make_server
+    from .deblur_cmd import NO_MODEL, _default_model
+
+    model = Path(args.model) if args.model else _default_model()
+    if model is None:
+        print(f"udeblur serve: error: {NO_MODEL}", file=sys.stderr)
+        return 2
+    try:
+        deblurrer = Deblurrer.from_checkpoint(model, device=args.device, tile=args.tile)
+    except ValueError as exc:
+        print(f"udeblur serve: error: {exc}", file=sys.stderr)
+        return 2
+    name = model.name if args.model else f"bundled ({model.name})"
+    service = DeblurService(deblurrer, name, args.max_upload_mb, args.max_megapixels)
+    try:
+        server = make_server(service, args.host, args.port, quiet=not args.verbose)
+    except OSError as exc:
+        print(f"udeblur serve: error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 2
+    host, port = server.server_address[:2]
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
+    print(f"udeblur serve: {url}  (model {name}; Ctrl-C stops)", flush=True)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return 0
