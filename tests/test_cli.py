@@ -8,8 +8,8 @@ from udeblur.cli import main as cli
 
 
 def test_demo_runs_end_to_end_on_tiny(tmp_path, capsys):
-    rc = cli.main(["demo", "--config", "tiny", "--steps", "4", "--minutes", "2", "--out", str(tmp_path), "--quiet",
-                   "loss.perceptual=0"])
+    rc = cli.main(["demo", "--train", "--config", "tiny", "--steps", "4", "--minutes", "2", "--out", str(tmp_path),
+                   "--quiet", "loss.perceptual=0"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "blurred input" in out and "PSNR" in out

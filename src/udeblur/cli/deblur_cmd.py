@@ -41,17 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _default_model() -> Path | None:
-    """The bundled pretrained model if this installation has one, else None."""
+def _default_model() -> tuple[Path, str] | None:
+    """The bundled pretrained model (path, SHA-256) if this installation has one, else None."""
+    from ..inference.pretrained import BUNDLED, DEFAULT, model_path
+
     try:
-        from ..inference.pretrained import default_model_path
-    except ImportError:
-        return None
-    try:
-        path = default_model_path()
+        return model_path(DEFAULT), BUNDLED[DEFAULT].sha256
     except (FileNotFoundError, LookupError):
         return None
-    return Path(path) if path else None
+
+
+def resolve_model(arg: str | None) -> tuple[Path, str | None] | None:
+    """--model PATH (its .sha256 sidecar, if any, is checked on load) or the bundled model with its SHA-256."""
+    return (Path(arg), None) if arg else _default_model()
 
 
 def _fail(message: str) -> int:
@@ -64,15 +66,16 @@ def run(args: argparse.Namespace) -> int:
     for name in args.inputs:
         if not Path(name).exists():
             return _fail(f"{name}: no such file or folder")
-    model = Path(args.model) if args.model else _default_model()
-    if model is None:
+    resolved = resolve_model(args.model)
+    if resolved is None:
         return _fail(NO_MODEL)
+    model, sha256 = resolved
 
     from ..inference.deblurrer import DeblurBatchError, Deblurrer
 
     try:
         deblurrer = Deblurrer.from_checkpoint(
-            model, device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm,
+            model, expected_sha256=sha256, device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm,
             batch=args.batch, precision=args.precision, io_workers=args.io_workers,
         )
     except ValueError as exc:  # CheckpointError (names the file), bad device / tile / overlap

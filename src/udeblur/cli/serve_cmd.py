@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,14 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..inference.deblurrer import Deblurrer
     from ..web import DeblurService, make_server
-    from .deblur_cmd import NO_MODEL, _default_model
+    from .deblur_cmd import NO_MODEL, resolve_model
 
-    model = Path(args.model) if args.model else _default_model()
-    if model is None:
+    resolved = resolve_model(args.model)
+    if resolved is None:
         print(f"udeblur serve: error: {NO_MODEL}", file=sys.stderr)
         return 2
+    model, sha256 = resolved
     try:
-        deblurrer = Deblurrer.from_checkpoint(model, device=args.device, tile=args.tile)
+        deblurrer = Deblurrer.from_checkpoint(model, expected_sha256=sha256, device=args.device, tile=args.tile)
     except ValueError as exc:
         print(f"udeblur serve: error: {exc}", file=sys.stderr)
         return 2
