@@ -1,0 +1,64 @@
+"""The bundled text model: present, small, checked by SHA-256, used by default, and it really deblurs."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from udeblur.cli import main as cli
+from udeblur.data.blur import camera_shake_kernel, convolve
+from udeblur.inference.pretrained import BUNDLED, DEFAULT, load_pretrained, model_path
+from udeblur.metrics.image_quality import psnr
+from udeblur.training.checkpoint import CheckpointError, sha256_of
+
+
+def test_bundled_file_is_small_and_matches_its_checksum():
+    path = model_path()
+    assert path.stat().st_size <= 25 * 2**20
+    assert sha256_of(path) == BUNDLED[DEFAULT].sha256
+
+
+def test_a_tampered_copy_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "udeblur" / "pretrained" / BUNDLED[DEFAULT].filename
+    copy.parent.mkdir(parents=True)
+    data = bytearray(model_path().read_bytes())
+    data[-1] ^= 0xFF  # one flipped byte in the weights
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr("udeblur.inference.pretrained.model_path", lambda name=DEFAULT: copy)
+    with pytest.raises(CheckpointError, match="SHA-256 mismatch"):
+        load_pretrained(device="cpu")
+
+
+def test_unknown_name_is_a_clear_error():
+    with pytest.raises(LookupError, match="bundled"):
+        model_path("faces-v9")
+
+
+def test_it_sharpens_a_real_page_blurred_by_camera_shake():
+    """scikit-image's `page` (a real scan), blurred by a 9 px camera-shake kernel: the model must move it closer
+    to the sharp page than the blurred copy is."""
+    from skimage import data
+
+    sharp = data.page().astype(np.float32)[..., None] / 255.0
+    blurred = np.clip(convolve(sharp, camera_shake_kernel(9, np.random.default_rng(1))), 0, 1)
+    out = load_pretrained(device="cpu").deblur_pixels(blurred)
+    assert out.shape == blurred.shape
+    assert psnr(out, sharp) > psnr(blurred, sharp)
+
+
+def test_deblur_cli_uses_the_bundled_model_by_default(tmp_path, capsys):
+    img = (np.random.default_rng(0).random((40, 56)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "page.png")
+    assert cli.main(["deblur", str(tmp_path / "page.png"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    with Image.open(tmp_path / "out" / "page.png") as out:
+        assert out.size == (56, 40)
+
+
+def test_demo_with_the_bundled_model(tmp_path, capsys):
+    rc = cli.main(["demo", "--config", "tiny", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "udeblur (bundled model)" in out and "blurred input" in out
+    assert (tmp_path / "grid.png").exists() and not (tmp_path / "run").exists()
