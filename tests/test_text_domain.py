@@ -232,3 +232,18 @@ def test_make_text_domain_never_replaces_a_users_dataset(tmp_path):
     with pytest.raises(DatasetError, match="does not look like a generated text domain"):
         make_text_domain(mine, TextDomainConfig(train_count=2, test_count=1), workers=1, progress=False)
     assert (mine / "train" / "sharp" / "photo.png").read_bytes() == b"precious"
+
+
+def test_builtin_folder_changes_with_the_installed_fonts(monkeypatch, tmp_path):
+    """Installing a font package must give a new cache folder, never regenerate the one a training is reading."""
+    from udeblur.config import load_config
+    from udeblur.data import builtin, text
+
+    made: list = []
+    monkeypatch.setattr(text, "make_text_domain", lambda out, cfg, progress=True: made.append(out) or out)
+    cfg = load_config("tiny")
+    first = builtin.builtin_text_root(cfg, progress=False)
+    assert builtin.builtin_text_root(cfg, progress=False) == first  # stable
+    real_meta = text._meta
+    monkeypatch.setattr(text, "_meta", lambda c: {**real_meta(c), "fonts": [*real_meta(c)["fonts"], "NewFont"]})
+    assert builtin.builtin_text_root(cfg, progress=False) != first

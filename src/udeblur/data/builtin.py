@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from ..config import ExperimentConfig
@@ -28,11 +27,16 @@ def builtin_text_config(cfg: ExperimentConfig):
 
 
 def builtin_text_root(cfg: ExperimentConfig, progress: bool = True) -> Path:
-    """Generate (first time) and return the folder of the built-in text domain for this config."""
-    from .text import make_text_domain
+    """Generate (first time) and return the folder of the built-in text domain for this config.
+
+    The folder name hashes everything the data depends on, the installed fonts included: installing a font
+    package (chromium pulls in several) gives a NEW folder instead of regenerating one that a running training
+    may be reading.
+    """
+    from .text import _meta, make_text_domain
 
     text_cfg = builtin_text_config(cfg)
-    key = hashlib.sha256(json.dumps(asdict(text_cfg), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps(_meta(text_cfg), sort_keys=True, default=str).encode()).hexdigest()[:12]
     out = cache_dir() / f"text-{key}"
     return make_text_domain(out, text_cfg, progress=progress)
 
