@@ -56,13 +56,13 @@ def _read_log(run_dir) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
 
-def _assert_logs_close(a: list[dict], b: list[dict], what: str) -> None:
+def _assert_logs_close(a: list[dict], b: list[dict], what: str, rel: float = 1e-4) -> None:
     assert [r["step"] for r in a] == [r["step"] for r in b], what
     for ra, rb in zip(a, b, strict=True):
         keys = set(ra) - {"time", "sec_per_it"}
         assert keys == set(rb) - {"time", "sec_per_it"}, what
         for k in keys:
-            assert ra[k] == pytest.approx(rb[k], rel=1e-4, abs=2e-6), f"{what}: step {ra['step']} {k}"
+            assert ra[k] == pytest.approx(rb[k], rel=rel, abs=2e-6), f"{what}: step {ra['step']} {k}"
 
 
 def _adam(opt_state: dict) -> dict[str, torch.Tensor]:
@@ -123,7 +123,10 @@ def test_two_processes_match_one_and_resume_in_another_world_size(tmp_path):
     resumed = Trainer(cfg, tmp_path / "ddp", resume=True, progress=False)
     assert resumed.step == 2
     resumed.fit()
-    _assert_logs_close(_read_log(tmp_path / "ddp"), _read_log(tmp_path / "single"), "resumed in 1 process")
+    # two more GAN steps amplify the ~1e-6 float differences of the 2-process half (Adam divides by sqrt(v), tiny
+    # early in training): seen up to 1.3e-4 relative in a gradient norm at step 4, so 1e-3 here. A real fault
+    # (wrong slice of the batch or noise, lost optimizer state) changes these numbers at the percent level.
+    _assert_logs_close(_read_log(tmp_path / "ddp"), _read_log(tmp_path / "single"), "resumed in 1 process", rel=1e-3)
     _assert_close(resumed.discs.state_dict(), ref.discs.state_dict(), "discriminator weights at step 4", atol=2e-6)
 
 
