@@ -197,3 +197,40 @@ def test_browser_upload_shows_the_result_and_rejects_a_non_image(browser, server
     wait.until(lambda d: "not an image" in d.find_element(By.ID, "error").text)
     assert "notes.txt" in browser.find_element(By.ID, "error").text
     assert len(browser.find_elements(By.CSS_SELECTOR, "#list button")) == 1  # the failed file added nothing
+
+
+def test_serve_command_starts_with_a_given_model(tmp_path):
+    """`udeblur serve --model PATH --port 0` prints its URL and serves; Ctrl-C (SIGINT) stops it cleanly."""
+    import signal
+    import subprocess
+    import sys
+
+    from udeblur.training.checkpoint import export_deblur_net
+
+    cfg = load_config("tiny").model
+    model = tmp_path / "m.safetensors"
+    export_deblur_net(Translator(cfg).deblur_net(), cfg, model)
+    cmd = [sys.executable, "-m", "udeblur.cli.main", "serve", "--model", str(model), "--port", "0", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, line + proc.stderr.read() if proc.poll() is not None else line
+        url = line.split()[2].rstrip("/")
+        with urllib.request.urlopen(url + "/api/info", timeout=30) as resp:
+            assert json.loads(resp.read())["model"] == "m.safetensors"
+        code, body = post(url, png_bytes(24, 32))
+        assert code == 200 and (body["width"], body["height"]) == (32, 24)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m.safetensors.sha256"]  # wrote nothing
+
+
+def test_serve_command_reports_a_bad_model_in_one_line(tmp_path, capsys):
+    from udeblur.cli import main as cli
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"garbage")
+    assert cli.main(["serve", "--model", str(bad), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.safetensors" in err and "Traceback" not in err
