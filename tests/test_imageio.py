@@ -69,3 +69,15 @@ def test_channel_conversion_and_alpha_flattening(tmp_path):
     assert np.allclose(load_pixels(tmp_path / "t.png"), 1.0)
     gray = to_channels(np.full((2, 2, 3), 0.5, np.float32), 1)
     assert gray.shape == (2, 2, 1) and np.allclose(gray, 0.5)
+
+
+def test_written_files_get_normal_permissions_not_mkstemps_0600(tmp_path):
+    import os
+
+    from udeblur.imageio import save_png
+
+    save_png(tmp_path / "a.png", np.zeros((4, 4, 3), np.float32))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary file left

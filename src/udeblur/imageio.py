@@ -7,13 +7,14 @@ needed to write the result back in the input's form: the alpha channel and the b
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from .atomic import atomic_write
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif"}
@@ -191,16 +192,13 @@ def save_png(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = to_pil(pixels, alpha, bits)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                img.save(fh, format="PNG", compress_level=compress_level)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(tmp: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.save(tmp, format="PNG", compress_level=compress_level)
+
+    atomic_write(path, write)
 
 
 def _walk_images(top: str, recursive: bool):

@@ -21,7 +21,6 @@ import functools
 import hashlib
 import importlib.util
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from ..atomic import atomic_write
 
 __all__ = [
     "FEATURE_SCALES",
@@ -154,15 +155,7 @@ def _check_arch(arch: str) -> None:
 
 def _atomic_save(obj: object, path: Path) -> None:
     """torch.save to a temp file in the same folder, then rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:

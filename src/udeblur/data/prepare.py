@@ -25,7 +25,6 @@ import json
 import math
 import multiprocessing
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..atomic import atomic_write
 from ..imageio import ImageReadError, list_images, read_image, save_png, to_channels
 from .blur import BlurConfig, degrade
 from .datasets import DatasetError, resize_shorter
@@ -190,15 +190,12 @@ def _file_rng(seed: int, rel: str) -> np.random.Generator:
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
     """np.save, atomically (same reason as save_png: an interrupted run never leaves a half file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
             np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 @dataclass(frozen=True)
@@ -264,15 +261,11 @@ def _map(fn: Callable, items: list, workers: int) -> Iterable:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as fh:
             json.dump(data, fh, indent=1, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def _check_plan(out: Path, plan: dict[str, Any]) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from ..atomic import atomic_write
 from ..config import ConfigError, ModelConfig, _build
 from ..model import DeblurNet, Translator
 
@@ -34,28 +33,9 @@ class CheckpointError(ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then atomically move the result to ``path``.
-
-    An interruption at any point leaves the previous file under ``path`` intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     state = {"format": TRAIN_FORMAT, **state}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp), fsync=True)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -89,7 +69,7 @@ def export_deblur_net(net: DeblurNet, model_cfg: ModelConfig, path: str | os.Pat
     meta.update({k: str(v) for k, v in info.items()})
     # the old sidecar goes first: a reader never pairs the new weights with the old hash
     Path(str(path) + ".sha256").unlink(missing_ok=True)
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta), fsync=True)
     digest = sha256_of(path)
     atomic_write(Path(str(path) + ".sha256"), lambda tmp: Path(tmp).write_text(f"{digest}  {Path(path).name}\n"))
     return digest
