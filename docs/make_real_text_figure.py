@@ -20,7 +20,7 @@ import numpy as np
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", help="model file; default: the bundled one")
-    ap.add_argument("--out", default=str(Path(__file__).with_name("text_model_real.png")))
+    ap.add_argument("--out", default=str(Path(__file__).with_name("text_model_real.jpg")))
     ap.add_argument("--no-ocr", action="store_true")
     args = ap.parse_args()
 
@@ -64,7 +64,13 @@ def main() -> None:
     print("mean: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
     width = max(r[0].shape[1] for r in rows)
     padded = [[np.pad(x, ((0, 0), (0, width - x.shape[1]), (0, 0)), constant_values=1.0) for x in r] for r in rows]
-    save_png(args.out, image_grid(padded, pad=4))
+    grid = image_grid(padded, pad=4)
+    if args.out.lower().endswith((".jpg", ".jpeg")):
+        from PIL import Image
+
+        Image.fromarray((grid * 255).round().astype(np.uint8)).save(args.out, quality=85)
+    else:
+        save_png(args.out, grid)
     print(f"wrote {args.out} (rows: page 9/15/21 px, text 9/15/21 px; columns: blurred | udeblur | sharp)")
 
 
