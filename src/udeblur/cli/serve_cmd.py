@@ -52,11 +52,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
     host, port = server.server_address[:2]
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
-    print(f"udeblur serve: {url}  (model {name}; Ctrl-C stops)", flush=True)
+    print(f"udeblur serve: {url}  (model {name}; Ctrl-C or SIGTERM stops)", flush=True)
     if args.open:
         import webbrowser
 
         webbrowser.open(url)
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (service managers, `kill`) stops it like Ctrl-C; a shell that starts us in the background may
+        # have set SIGINT to be ignored, so tests and scripts should use SIGTERM
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
