@@ -93,7 +93,6 @@ def test_eval_writes_report_with_existing_images(tmp_path, data_root):
 
 
 def test_eval_cli_with_model_run_curves_and_ocr(tmp_path, data_root):
-    pytest.importorskip("rapidocr_onnxruntime")
     run = tmp_path / "run"
     Trainer(load_config("tiny", FAST), run, progress=False, data_root=data_root).fit()
     out = tmp_path / "eval"

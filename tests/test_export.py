@@ -1,6 +1,8 @@
 """ONNX export of the deblurring path: onnxruntime gives PyTorch's output on several sizes (dynamic H, W, N)."""
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -9,9 +11,6 @@ from udeblur.config import load_config
 from udeblur.inference.export import exportable
 from udeblur.model import Translator
 from udeblur.training.checkpoint import export_deblur_net
-
-ort = pytest.importorskip("onnxruntime")
-onnx = pytest.importorskip("onnx")
 
 
 @pytest.fixture(scope="module")

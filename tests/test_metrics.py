@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
@@ -199,15 +198,6 @@ def test_evaluate_pairs_arrays_and_files(tmp_path) -> None:
 
 # --- face identity distance ----------------------------------------------------------------------------
 
-_DLIB_MISSING = importlib.util.find_spec("dlib") is None
-_MODELS_MISSING = importlib.util.find_spec("face_recognition_models") is None
-needs_dlib = pytest.mark.skipif(
-    _DLIB_MISSING or _MODELS_MISSING,
-    reason="dlib and/or face_recognition_models not installed "
-    "(pip install dlib-bin==20.0.1.post1 face_recognition_models==0.3.0)",
-)
-
-
 def _grace_hopper() -> np.ndarray:
     import matplotlib.cbook as cbook
     from PIL import Image
@@ -216,7 +206,6 @@ def _grace_hopper() -> np.ndarray:
         return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-@needs_dlib
 def test_face_identity_distance() -> None:
     astro = data.astronaut().astype(np.float32) / 255.0
     grace = _grace_hopper()

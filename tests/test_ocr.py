@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import matplotlib
@@ -19,11 +18,6 @@ from udeblur.metrics.ocr import (
     ocr_scores,
     ocr_text,
     word_accuracy,
-)
-
-needs_rapidocr = pytest.mark.skipif(
-    importlib.util.find_spec("rapidocr_onnxruntime") is None,
-    reason="RapidOCR not installed (pip install rapidocr-onnxruntime==1.4.4)",
 )
 
 _FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
@@ -96,7 +90,6 @@ def test_ocr_scores_needs_a_reference() -> None:
 # --- the engine ----------------------------------------------------------------------------------------
 
 
-@needs_rapidocr
 def test_clean_line_is_read_and_heavily_blurred_line_is_not() -> None:
     sharp = _render(LINE, 24, 640, 44)
     read = ocr_text(sharp)
@@ -113,7 +106,6 @@ def test_clean_line_is_read_and_heavily_blurred_line_is_not() -> None:
     assert set(vs_sharp.as_dict()) >= {"text", "character_accuracy", "word_accuracy"}
 
 
-@needs_rapidocr
 def test_lines_come_out_in_reading_order() -> None:
     text = "first line here\nsecond line below\nthird and last"
     img = _render(text, 14, 180, 80)
@@ -130,7 +122,6 @@ def test_lines_come_out_in_reading_order() -> None:
     assert ocr_text(np.ones((40, 120, 3), dtype=np.float32)) == ""  # blank page
 
 
-@needs_rapidocr
 def test_skimage_page_is_read() -> None:
     from skimage import data
 

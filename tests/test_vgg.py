@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 from scipy.ndimage import gaussian_filter
+from skimage import data as skdata  # noqa: E402  (test extra: a missing install must fail, not skip)
 from torch import nn
 
 from udeblur.archs import vgg
 from udeblur.archs.vgg import FEATURE_SCALES, VGGFeatures, VGGWeightsError
 from udeblur.losses.perceptual import feature_distance, perceptual_loss
-
-skdata = pytest.importorskip("skimage.data")
 
 ONNX_CONV1_RELU = "functional_1/block1_conv1_1/Relu:0"
 ONNX_CONV3_3_RELU = "functional_1/block3_conv3_1/Relu:0"
@@ -48,8 +47,8 @@ def net_c1(cache: Path) -> VGGFeatures:
 def onnx_ref(cache: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The original ONNX model run by onnxruntime (intermediate activations exposed as outputs) on
     [astronaut, pure red, pure blue], 240x240 RGB in [0, 1], preprocessed the Caffe way (BGR, 0-255, mean)."""
-    onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
+    import onnx
+    import onnxruntime as ort
     model = onnx.load(str(vgg._onnx_path()))
     names = [ONNX_CONV1_RELU, ONNX_CONV3_3_RELU, ONNX_POOL5]
     for name in names:
