@@ -421,12 +421,12 @@ def test_cli_deblurs_files_and_folders(tmp_path, cli, model_file, capsys):
 
 
 def test_cli_errors_exit_2_with_one_clear_line(tmp_path, cli, model_file, capsys, monkeypatch):
-    from udeblur.cli import deblur_cmd
+    from udeblur.inference import pretrained
 
     write_modes(tmp_path / "in", 8, 8)
     out = str(tmp_path / "out")
 
-    monkeypatch.setattr(deblur_cmd, "_default_model", lambda: None)
+    monkeypatch.setattr(pretrained, "bundled_model", lambda name=pretrained.DEFAULT: None)
     assert cli(["deblur", str(tmp_path / "in"), "-o", out]) == 2
     assert "--model" in capsys.readouterr().err
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.ndimage import gaussian_filter
-from skimage import data as skdata  # noqa: E402  (test extra: a missing install must fail, not skip)
+from skimage import data as skdata  # a test extra: a missing install must fail, not skip
 from torch import nn
 
 from udeblur.archs import vgg

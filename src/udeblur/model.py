@@ -101,6 +101,12 @@ class Translator(nn.Module):
             return zero, zero
         return self.blur(b)
 
+    def encode_blur_and_kernel(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(mu, logvar, kernel) of E^b in one pass; kernel is None without a kernel head (model.kernel_size 0)."""
+        if self.blur is not None and self.blur.fc_kernel is not None:
+            return self.blur.forward_with_kernel(b)
+        return (*self.encode_blur(b), None)
+
     @torch.no_grad()
     def deblur(self, b: torch.Tensor) -> torch.Tensor:
         """Deterministic deblurring (z_b = mu, no content noise) whatever the module's mode."""
@@ -127,10 +133,9 @@ class Translator(nn.Module):
         c_s = self.content.encode_sharp(s)
         c_b = self.content.encode_blurred(b)
         out: dict[str, torch.Tensor] = {}
-        if self.blur is not None and self.blur.fc_kernel is not None:
-            mu, logvar, out["kernel"] = self.blur.forward_with_kernel(b)
-        else:
-            mu, logvar = self.encode_blur(b)
+        mu, logvar, kernel = self.encode_blur_and_kernel(b)
+        if kernel is not None:
+            out["kernel"] = kernel
         z = reparameterize(mu, logvar) if self.blur is not None else mu
         out.update({
             "c_s": c_s,
@@ -149,11 +154,7 @@ class Translator(nn.Module):
         self.eval()
         try:
             c_s, c_b = self.content.encode_sharp(s), self.content.encode_blurred(b)
-            kernel = None
-            if self.blur is not None and self.blur.fc_kernel is not None:
-                mu, _, kernel = self.blur.forward_with_kernel(b)
-            else:
-                mu = self.encode_blur(b)[0]
+            mu, _, kernel = self.encode_blur_and_kernel(b)
             s_b = self.gen.to_sharp(c_b, mu, b)
             b_s = self.gen.to_blurred(c_s, mu, self.blurred_source(s, kernel))
             s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), self.encode_blur(b_s)[0], b_s)

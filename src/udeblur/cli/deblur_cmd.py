@@ -6,11 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-NO_MODEL = (
-    "no model given and no bundled pretrained model in this installation: pass --model PATH "
-    "(a .safetensors file exported by `udeblur train`, or a training checkpoint .pt)"
-)
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -41,21 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _default_model() -> tuple[Path, str] | None:
-    """The bundled pretrained model (path, SHA-256) if this installation has one, else None."""
-    from ..inference.pretrained import BUNDLED, DEFAULT, model_path
-
-    try:
-        return model_path(DEFAULT), BUNDLED[DEFAULT].sha256
-    except (FileNotFoundError, LookupError):
-        return None
-
-
-def resolve_model(arg: str | None) -> tuple[Path, str | None] | None:
-    """--model PATH (its .sha256 sidecar, if any, is checked on load) or the bundled model with its SHA-256."""
-    return (Path(arg), None) if arg else _default_model()
-
-
 def _fail(message: str) -> int:
     print(f"udeblur deblur: error: {message}", file=sys.stderr)
     return 2
@@ -66,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for name in args.inputs:
         if not Path(name).exists():
             return _fail(f"{name}: no such file or folder")
+    from ..inference.pretrained import NO_MODEL, resolve_model
+
     resolved = resolve_model(args.model)
     if resolved is None:
         return _fail(NO_MODEL)

@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shutil
     import time
     from pathlib import Path
 
@@ -55,25 +56,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"2/4 training the '{cfg.name}' preset for at most {args.minutes:g} min / {args.steps} steps")
         run_dir = out / "run"
         if run_dir.exists() and not args.resume:
-            import shutil
-
             shutil.rmtree(run_dir)  # the demo's own scratch run: a second `udeblur demo` starts afresh
         trainer = Trainer(cfg, run_dir, resume=args.resume, progress=progress, data_root=root)
         trainer.fit(time_limit=args.minutes * 60)
         model_path, sha256 = out / "run" / EXPORT_NAME, None
         label = f"udeblur ({cfg.name}, fresh, step {trainer.step})"
     else:
-        from .deblur_cmd import NO_MODEL, _default_model
+        from ..inference.pretrained import NO_MODEL, bundled_model
 
-        bundled = _default_model()
+        bundled = bundled_model()
         if bundled is None:
             print(f"udeblur demo: error: {NO_MODEL}; or run `udeblur demo --train`", file=sys.stderr)
             return 2
         model_path, sha256 = bundled
         print(f"2/4 using the bundled model {model_path.name} (udeblur demo --train trains a fresh one)")
         label = "udeblur (bundled model)"
-    import shutil
-
     shutil.rmtree(out / "deblurred", ignore_errors=True)
 
     print("3/4 deblurring the held-back test set")
@@ -100,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     save_png(out / "grid.png", grid)
     figures = [("held-back test crops: blurred input | udeblur | sharp (truth)", "grid.png")]
     samples = sorted((out / "run" / "samples").glob("samples_*.png")) if trainer is not None else []
-    if trainer is not None and samples:
+    if samples:
         figures.append((
             f"training sample at step {trainer.step}: blurred | deblurred | sharp | re-blurred sharp | cycle",
             str(samples[-1].relative_to(out)),

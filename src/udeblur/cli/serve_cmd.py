@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..inference.deblurrer import Deblurrer
+    from ..inference.pretrained import NO_MODEL, resolve_model
     from ..web import DeblurService, make_server
-    from .deblur_cmd import NO_MODEL, resolve_model
 
     resolved = resolve_model(args.model)
     if resolved is None:

@@ -231,6 +231,14 @@ class _ImageStatistics:
         return (x - mean) / torch.sqrt(var + layer.eps) * layer.weight + layer.bias
 
 
+def _with_pixels(data: ImageData, pixels: np.ndarray) -> ImageData:
+    """``data`` with new colour pixels; alpha and bit depth carry over (an opaque alpha of an RGBA/LA source too)."""
+    alpha = data.alpha
+    if alpha is None and data.source_mode in _ALPHA_MODES:
+        alpha = np.ones(data.size, dtype=np.float32)
+    return ImageData(pixels, alpha, data.bits, data.source_mode)
+
+
 class Deblurrer:
     """Deblur images with a trained deblurring path (E_B^c, shared block, E^b, G_S).
 
@@ -321,10 +329,7 @@ class Deblurrer:
 
     def deblur_data(self, data: ImageData) -> ImageData:
         """Deblur decoded image data; alpha and bit depth carry over (an opaque alpha of an RGBA/LA source too)."""
-        alpha = data.alpha
-        if alpha is None and data.source_mode in _ALPHA_MODES:
-            alpha = np.ones(data.size, dtype=np.float32)
-        return ImageData(self.deblur_pixels(data.pixels), alpha, data.bits, data.source_mode)
+        return _with_pixels(data, self.deblur_pixels(data.pixels))
 
     def deblur_file(self, src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         """Read ``src``, deblur it and write a PNG to ``dst`` (atomically). Returns ``dst``."""
@@ -454,13 +459,7 @@ class Deblurrer:
         if len(group) == 1:
             return [self.deblur_data(group[0])]
         outs = self.deblur_pixels_batch([d.pixels for d in group])
-        results = []
-        for data, out in zip(group, outs, strict=True):
-            alpha = data.alpha
-            if alpha is None and data.source_mode in _ALPHA_MODES:
-                alpha = np.ones(data.size, dtype=np.float32)
-            results.append(ImageData(out, alpha, data.bits, data.source_mode))
-        return results
+        return [_with_pixels(data, out) for data, out in zip(group, outs, strict=True)]
 
     def deblur_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Float32 H x W x C (C = 1 or 3) in [0, 1] -> deblurred, same H x W, C as described in the module doc."""

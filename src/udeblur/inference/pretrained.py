@@ -9,6 +9,7 @@ Each entry: file name inside ``udeblur/pretrained/`` and its SHA-256. The model 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,8 +45,24 @@ def model_path(name: str = DEFAULT) -> Path:
     return path
 
 
-def default_model_path() -> Path:
-    return model_path(DEFAULT)
+NO_MODEL = (
+    "no model given and no bundled pretrained model in this installation: pass --model PATH "
+    "(a .safetensors file exported by `udeblur train`, or a training checkpoint .pt)"
+)
+
+
+def bundled_model(name: str = DEFAULT) -> tuple[Path, str] | None:
+    """(path, SHA-256) of a bundled model if this installation has it, else None."""
+    try:
+        return model_path(name), BUNDLED[name].sha256
+    except (FileNotFoundError, LookupError):
+        return None
+
+
+def resolve_model(path: str | os.PathLike | None) -> tuple[Path, str | None] | None:
+    """What the commands load: ``path`` (its ``.sha256`` sidecar, if any, is checked on load) or, without one,
+    the bundled default with its SHA-256; None when neither exists."""
+    return (Path(path), None) if path else bundled_model()
 
 
 def load_pretrained(name: str = DEFAULT, **deblurrer_options: Any):

@@ -28,7 +28,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from ..imageio import image_from_pil
+from ..imageio import image_from_pil, to_pil
 from ..inference.deblurrer import Deblurrer
 
 
@@ -93,8 +93,8 @@ class DeblurService:
         with self._lock:
             out = self.deblurrer.deblur_data(data)
         seconds = time.perf_counter() - start
-        before = self.deblurrer._to_pil(data)
-        after = self.deblurrer._to_pil(out)
+        before = to_pil(data.pixels, data.alpha, data.bits)
+        after = to_pil(out.pixels, out.alpha, out.bits)
         return {
             "name": name,
             "width": w,
