@@ -385,7 +385,7 @@ class Deblurrer:
         with ThreadPoolExecutor(self.io_workers, "udeblur-read") as readers, \
                 ThreadPoolExecutor(1, "udeblur-write") as writer:
             reads: deque[tuple[int, Future]] = deque()
-            writes: list[tuple[int, Future]] = []
+            writes: deque[tuple[int, Future]] = deque()  # bounded: decoded outputs wait in memory
             upcoming = iter(range(len(plan)))
 
             def fill() -> None:
@@ -399,23 +399,18 @@ class Deblurrer:
                     i, fut = reads[0]
                     try:
                         data = fut.result()
-                    except ImageReadError as exc:
-                        reads.popleft()
-                        report(i, exc.problem)
-                        fill()
-                        continue
                     except Exception as exc:
                         reads.popleft()
-                        report(i, f"{type(exc).__name__}: {exc}")
+                        report(i, exc.problem if isinstance(exc, ImageReadError) else f"{type(exc).__name__}: {exc}")
                         fill()
                         continue
-                    if group and not self._batchable(group[0][1], data):
-                        break
+                    if group and not (self._fits_one_pass(data) and data.pixels.shape == group[0][1].pixels.shape):
+                        break  # a new size (or a tiled image) starts the next group
                     reads.popleft()
                     group.append((i, data))
                     fill()
-                    if not self._batchable(data, data):
-                        break
+                    if not self._fits_one_pass(data):
+                        break  # tiled images go alone
                 if not group:
                     continue
                 try:
@@ -426,9 +421,9 @@ class Deblurrer:
                     continue
                 for (i, _), out in zip(group, results, strict=True):
                     writes.append((i, writer.submit(write, i, out)))
-                # report finished writes as they land (keeps the progress bar honest)
-                while writes and writes[0][1].done():
-                    self._finish_write(*writes.pop(0), report)
+                # report writes as they land (an honest progress bar); wait when too many outputs are pending
+                while writes and (writes[0][1].done() or len(writes) > lookahead):
+                    self._finish_write(*writes.popleft(), report)
             for i, fut in writes:
                 self._finish_write(i, fut, report)
         bar.close()
@@ -449,11 +444,10 @@ class Deblurrer:
         else:
             report(i, None)
 
-    def _batchable(self, a: ImageData, b: ImageData) -> bool:
-        """Whether two images can share one forward pass: same size and channels, and no tiling needed."""
-        ha, wa = a.pixels.shape[:2]
-        small = max(self._padded_size(ha), self._padded_size(wa)) <= self.tile
-        return small and a.pixels.shape == b.pixels.shape
+    def _fits_one_pass(self, data: ImageData) -> bool:
+        """Whether an image needs no tiling (only those are batched together)."""
+        h, w = data.pixels.shape[:2]
+        return max(self._padded_size(h), self._padded_size(w)) <= self.tile
 
     def _deblur_group(self, group: list[ImageData]) -> list[ImageData]:
         if len(group) == 1:
