@@ -71,8 +71,10 @@ def test_data_commands(tmp_path, capsys):
         Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(src / f"img{i}.png")
     (src / "broken.png").write_bytes(b"not a png")
 
-    with pytest.warns(UserWarning, match="broken.png"):  # skipped, with its name
+    with pytest.warns(UserWarning) as warned:  # skipped, with its name, and counted
         assert cli.main(["blur", str(src), "--out", str(tmp_path / "blurred"), "--save-kernels", "--seed", "3"]) == 0
+    messages = [str(w.message) for w in warned]
+    assert any("broken.png" in m for m in messages) and any("1 unreadable image(s) of 7" in m for m in messages)
     outs = list_images(tmp_path / "blurred")
     assert len(outs) == 6 and Image.open(outs[0]).size == (48, 40)
 
