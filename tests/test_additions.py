@@ -1,4 +1,4 @@
-"""Additions beyond the paper (the `text` preset): global skip and the explicit-kernel re-blur loss."""
+"""Additions beyond the paper (the `text` preset): global skip, the explicit-kernel re-blur loss, the blur prior."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from udeblur.archs.blur_encoder import apply_kernel
 from udeblur.config import ConfigError, load_config
 from udeblur.data.blur import camera_shake_kernel, convolve
 from udeblur.model import Discriminators, Translator
+from udeblur.training.kernel_prior import KernelBank
 from udeblur.training.objective import generator_objective, make_fakes
 
 ADDITIONS = ["model.global_skip=true", "model.kernel_size=7", "loss.reblur=10", "loss.perceptual=0"]
@@ -61,3 +62,64 @@ def test_reblur_needs_a_kernel_head():
     with pytest.raises(ConfigError, match="odd"):
         load_config("tiny", ["model.kernel_size=8"])
     assert load_config("text").model.global_skip and load_config("paper").loss.reblur == 0
+
+
+def test_kernel_bank_holds_centred_normalised_prior_kernels_and_draws_by_step():
+    bank = KernelBank(15, count=64, seed=3)
+    k = bank.kernels
+    assert k.shape == (64, 15, 15) and (k >= 0).all()
+    assert torch.allclose(k.sum(dim=(1, 2)), torch.ones(64), atol=1e-5)
+    sizes = {int((kk > 1e-6).any(0).sum()) for kk in k}  # widths of the support vary: small and large blurs
+    assert min(sizes) <= 5 and max(sizes) >= 11
+    a, na = bank.draw(8, step=5)
+    b, nb = KernelBank(15, count=64, seed=3).draw(8, step=5)  # same seed and step: same draw (exact resume)
+    assert torch.equal(a, b) and torch.equal(na, nb)
+    c, _ = bank.draw(8, step=6)
+    assert not torch.equal(a, c)
+    assert torch.allclose(a.sum(dim=(1, 2)), torch.ones(8), atol=1e-5) and (na >= 0).all() and (na <= 0.02).all()
+    with pytest.raises(ValueError, match="odd"):
+        KernelBank(8)
+
+
+PRIOR = ADDITIONS + ["loss.kernel_prior=10", "loss.prior_cycle=10"]
+
+
+def test_prior_terms_train_what_they_should():
+    cfg = load_config("tiny", PRIOR)
+    torch.manual_seed(0)
+    t, d = Translator(cfg.model), Discriminators(cfg.model)
+    s, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    prior = KernelBank(7, count=16).draw(2, step=0)
+    fakes = make_fakes(t, s, b, cfg.loss)
+    terms, images = generator_objective(t, d, s, b, fakes, cfg.loss, prior=prior)
+    assert images["s_prior"].shape == s.shape
+    # the kernel term trains E^b's kernel head only; the deblurring path gets nothing from it
+    terms["kernel_prior"].backward(retain_graph=True)
+    assert t.blur.fc_kernel.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in t.gen.sharp.parameters())
+    t.zero_grad(set_to_none=True)
+    terms["prior_cycle"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in t.gen.sharp.parameters())
+    # a delta kernel head on a blurred crop misses the blur: the kernel term is clearly above zero
+    assert terms["kernel_prior"].item() > 0
+    with pytest.raises(ValueError, match="prior"):
+        generator_objective(t, d, s, b, fakes, cfg.loss)
+
+
+def test_kernel_prior_term_is_zero_for_the_right_kernel():
+    from udeblur.training.kernel_prior import blur_with_prior
+
+    s = torch.rand(2, 3, 24, 24) * 2 - 1
+    k = KernelBank(7, count=4).draw(2, step=1)[0]
+    clean, noisy = blur_with_prior(s, k, torch.zeros(2))
+    assert torch.equal(clean, noisy) and torch.allclose(clean, apply_kernel(s, k))
+    _, noisy = blur_with_prior(s, k, torch.full((2,), 0.02))
+    assert 0.02 < (noisy - clean).std() < 0.06  # the [0, 1] std doubled on [-1, 1] images
+
+
+def test_prior_terms_need_a_kernel_size():
+    with pytest.raises(ConfigError, match="kernel_prior"):
+        load_config("tiny", ["loss.kernel_prior=1"])
+    with pytest.raises(ConfigError, match="prior_cycle"):
+        load_config("tiny", ["loss.prior_cycle=1"])
+    assert load_config("paper").loss.kernel_prior == 0 and load_config("paper").loss.prior_cycle == 0

@@ -24,8 +24,14 @@ def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
     return sd
 
 
-def test_resume_is_exact(tiny_cfg, tmp_path):
-    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=6", "train.checkpoint_every=3"])
+# the text preset's additions too: the blur prior's draws must follow the step, not a generator that resets
+TEXT_ADDITIONS = ["model.global_skip=true", "model.kernel_size=7", "model.blur_from_kernel=true", "loss.reblur=10",
+                  "loss.kernel_prior=10", "loss.prior_cycle=10", "train.g_every=1"]
+
+
+@pytest.mark.parametrize("extra", [[], TEXT_ADDITIONS], ids=["paper", "text-additions"])
+def test_resume_is_exact(tmp_path, extra):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=6", "train.checkpoint_every=3", *extra])
     straight = Trainer(cfg, tmp_path / "straight", progress=False)
     straight.fit()
     first = Trainer(cfg, tmp_path / "split", progress=False)

@@ -62,6 +62,9 @@ class LossConfig:
     random_z_adv: float = 1.0  # authors' code: 2nd pair of discriminators on random-z outputs
     latent_regression: float = 10.0  # authors' code: E^b(G_B(c_s, z_rand)) -> z_rand
     reblur: float = 0.0  # beyond the paper: || k * s_b - b ||_1 with E^b's explicit kernel k (needs model.kernel_size)
+    # beyond the paper: sharp crops blurred by kernels k' from a blur prior (training/kernel_prior.py) teach
+    kernel_prior: float = 0.0  # E^b's kernel head to measure blur: || E^b_k(k' * s) * s - k' * s ||_1
+    prior_cycle: float = 0.0  # the deblurring path: || G_S(k' * s + noise) - s ||_1
     perceptual_net: str = "vgg16"  # "vgg16" (offline ImageNet weights) or "vgg19" (the paper's; needs a file)
     perceptual_layer: str = "conv3_3"
     vgg19_weights: str | None = None  # path to torchvision's vgg19 ImageNet state dict (vgg19-dcbb9e9d.pth)
@@ -217,6 +220,10 @@ def validate(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"model.blur_encoder=false: set loss.{'/'.join(needs)} to 0 (they act on the blur code)")
     if cfg.loss.reblur > 0 and (cfg.model.kernel_size <= 0 or not cfg.model.blur_encoder):
         raise ConfigError("loss.reblur > 0 needs model.kernel_size > 0 (the blur encoder's explicit kernel)")
+    if cfg.loss.kernel_prior > 0 and (cfg.model.kernel_size <= 0 or not cfg.model.blur_encoder):
+        raise ConfigError("loss.kernel_prior > 0 needs model.kernel_size > 0 (the blur encoder's explicit kernel)")
+    if cfg.loss.prior_cycle > 0 and cfg.model.kernel_size <= 0:
+        raise ConfigError("loss.prior_cycle > 0 needs model.kernel_size > 0 (the size of the prior's kernels)")
     if cfg.model.kernel_size < 0 or (cfg.model.kernel_size and cfg.model.kernel_size % 2 == 0):
         raise ConfigError(f"model.kernel_size: {cfg.model.kernel_size} must be 0 or a positive odd number")
     for f in fields(LossConfig):

@@ -3,6 +3,8 @@
     L_G = adv * L_adv + kl * L_KL + cycle * L_cc + perceptual * L_p
           + self_recon * L_rec + random_z_adv * L_adv(random z) + latent_regression * L_lr   (authors' code)
           + reblur * || k * s_b - b ||_1                                                      (ours, off in `paper`)
+          + kernel_prior * || E^b_k(k' * s) * s - k' * s ||_1 + prior_cycle * || G_S(k' * s) - s ||_1
+                                                  (ours, off in `paper`; k' from a blur prior, see kernel_prior.py)
 
 One generator update follows the authors' (DRIT) order: the fakes are made once, the discriminators are
 updated on them (detached), then the encoders/generators are updated against the *updated* discriminators.
@@ -18,12 +20,13 @@ from collections.abc import Callable
 import torch
 from torch.func import functional_call
 
-from ..archs.blur_encoder import apply_kernel
+from ..archs.blur_encoder import apply_kernel, reparameterize
 from ..archs.noise import noise_like
 from ..config import LossConfig
 from ..losses.adversarial import discriminator_loss, generator_loss
 from ..losses.regularizers import kl_loss, l1_loss
 from ..model import Discriminators, Translator
+from .kernel_prior import blur_with_prior
 
 PerceptualFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -71,8 +74,13 @@ def generator_objective(
     fakes: dict[str, torch.Tensor],
     w: LossConfig,
     perceptual: PerceptualFn | None = None,
+    prior: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Weighted encoder/generator loss terms, and the cycle images (for sample grids)."""
+    """Weighted encoder/generator loss terms, and the cycle images (for sample grids).
+
+    ``prior``: (kernels N x K x K, noise std N) drawn from the blur prior, needed when loss.kernel_prior or
+    loss.prior_cycle is on.
+    """
     terms: dict[str, torch.Tensor] = {}
     images: dict[str, torch.Tensor] = {}
     s_b, b_s, z = fakes["s_b"], fakes["b_s"], fakes["z"]
@@ -98,6 +106,20 @@ def generator_objective(
         # blur is a convolution: the deblurred image, blurred with E^b's kernel, must give back the input.
         # Invented glyphs cannot pass this test; the adversarial term still pulls s_b to the sharp domain.
         terms["reblur"] = w.reblur * l1_loss(apply_kernel(s_b.float(), fakes["kernel"]), b)
+    if w.kernel_prior > 0 or w.prior_cycle > 0:
+        if prior is None:
+            raise ValueError("loss.kernel_prior / loss.prior_cycle need kernels drawn from the blur prior")
+        clean, noisy = blur_with_prior(s, *prior)
+        mu_p, logvar_p, kernel_p = translator.encode_blur_and_kernel(noisy)
+        if w.kernel_prior > 0:
+            # E^b's kernel must blur s as the prior's kernel did (image space: shifts invisible on s cost nothing)
+            terms["kernel_prior"] = w.kernel_prior * l1_loss(apply_kernel(s.float(), kernel_p), clean.float())
+        if w.prior_cycle > 0:
+            # the sharp cycle with a known blur: deblurring trained on the sharp set blurred by the prior
+            z_p = reparameterize(mu_p, logvar_p) if translator.blur is not None else mu_p
+            s_p = translator.gen.to_sharp(translator.content.encode_blurred(noisy), z_p, noisy)
+            terms["prior_cycle"] = w.prior_cycle * l1_loss(s_p, s)
+            images["s_prior"] = s_p
     if w.random_z_adv > 0:
         assert discs.sharp_random is not None and discs.blurred_random is not None
         terms["random_z_adv"] = w.random_z_adv * (

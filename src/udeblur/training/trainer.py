@@ -44,6 +44,7 @@ from ..model import Discriminators, Translator
 from ..visualize import image_grid, to_numpy_image
 from . import distributed
 from .checkpoint import export_deblur_net, load_checkpoint, save_checkpoint
+from .kernel_prior import KernelBank
 from .objective import discriminator_objective, generator_objective, make_fakes
 from .run_logger import RunLogger
 
@@ -158,6 +159,11 @@ class Trainer:
         self._amp_skips = 0
         self.step = 0
         self._perceptual = self._make_perceptual()
+        self._kernel_bank = (
+            KernelBank(cfg.model.kernel_size, seed=t.seed)
+            if cfg.loss.kernel_prior > 0 or cfg.loss.prior_cycle > 0
+            else None
+        )
         if state is not None:
             self._load_state(state)
         # DDP's guarantee: all ranks start from rank 0's weights, whatever happened above
@@ -415,8 +421,14 @@ class Trainer:
         if g_turn:
             _set_requires_grad(self.discs, False)  # G's loss needs no gradient for D's weights
             try:
+                prior = None
+                if self._kernel_bank is not None:
+                    # each rank draws its own share (the rank is folded into the step index)
+                    prior = self._kernel_bank.draw(s.shape[0], self.step * self.dist.world_size + self.dist.rank)
                 with self._autocast(), self._noise():
-                    g_terms, _ = generator_objective(self.translator, self.discs, s, b, fakes, w, self._perceptual)
+                    g_terms, _ = generator_objective(
+                        self.translator, self.discs, s, b, fakes, w, self._perceptual, prior
+                    )
                 g_loss = sum(g_terms.values())
                 logs["grad_norm_g"], g_values = self._backward_step(
                     g_loss, self.translator, self.opt_g, "generator", g_terms, self.scaler_g
