@@ -17,8 +17,8 @@ import numpy as np
 __all__ = ["bar_charts", "comparison_grid", "training_curves", "write_eval_report"]
 
 # logged keys worth plotting, in this order (whatever a run has of them)
-_CURVE_KEYS = ("adv", "cycle", "perceptual", "kl", "self_recon", "latent_regression", "d_sharp", "d_blurred",
-               "g_total", "l1", "total")
+_CURVE_KEYS = ("adv", "cycle", "perceptual", "kl", "self_recon", "latent_regression", "reblur", "kernel_prior",
+               "prior_cycle", "d_sharp", "d_blurred", "g_total", "l1", "total")
 
 
 def _plt():

@@ -28,7 +28,7 @@ BUNDLED: dict[str, PretrainedModel] = {
     "text": PretrainedModel(
         name="text",
         filename="text.safetensors",
-        sha256="382d554fea3c23a0eb06cf8252b21321346ffb515fa8c09a4f23e346c5904ba1",
+        sha256="f4cacdfe411e5d7b0013eeb473459923df89c231e5117e7c8cffbbc6f78ddfdb",
         summary="text documents (built-in synthetic domain, unpaired), `text` preset; card: docs/model_card_text.md",
     ),
 }
