@@ -1,10 +1,13 @@
-"""A blur prior that teaches E^b's kernel head to measure blur (``loss.kernel_prior``, beyond the paper).
+"""A blur prior on the sharp set (beyond the paper): ``loss.kernel_prior`` and ``loss.prior_cycle``.
 
 Without it the re-blur loss alone lets E^b settle on one generic kernel for every image (measured: predicted
 kernel radius 3.1-3.3 px for true radii 1-8 px), so ``k * s_b = b`` cannot tell a right deblurring from a wrong
 one. Here SHARP training crops are blurred with kernels drawn from a camera-shake/defocus/motion prior and E^b
-must give back a kernel that blurs them the same way. Only the sharp set and the prior are used: the blurred set's
-true kernels stay unseen, as they are for users' photos. The deblurring path gets no gradient from this term.
+must give back a kernel that blurs them the same way (``loss.kernel_prior``; no gradient reaches the deblurring
+path), and G_S must give back the sharp crop (``loss.prior_cycle``: a sharp cycle whose blur is known). Only the
+sharp set and the prior are used: the blurred set's true kernels stay unseen, as they are for users' photos.
+The blurred copies are not clipped to [-1, 1] (the shipped model was trained so). Measured so far: 2,000 steps
+of ``loss.kernel_prior`` did NOT make E^b's kernels image-specific (model card); ``loss.prior_cycle`` carries the gain.
 
 The bank is generated once from the seed; which kernels a step draws depends only on (seed, step), so a
 resumed run draws the same kernels as an uninterrupted one.
