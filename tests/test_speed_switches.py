@@ -63,8 +63,7 @@ def test_channels_last_matches_contiguous(tmp_path):
     _compare(nhwc, ref, rel=1e-5, abs_=1e-6)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is allowed on CUDA")
-def test_fp16_needs_cuda(tmp_path):
+def test_fp16_needs_cuda(tmp_path):  # train.device=cpu: refused on a CUDA machine too
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device.*bf16"):
         Trainer(load_config("tiny", BASE + ["train.amp=fp16", "train.device=cpu"]), tmp_path, progress=False)
 
