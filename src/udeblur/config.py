@@ -218,10 +218,9 @@ def validate(cfg: ExperimentConfig) -> None:
         needs = [k for k in ("kl", "latent_regression", "random_z_adv") if getattr(cfg.loss, k) > 0]
         if needs:
             raise ConfigError(f"model.blur_encoder=false: set loss.{'/'.join(needs)} to 0 (they act on the blur code)")
-    if cfg.loss.reblur > 0 and (cfg.model.kernel_size <= 0 or not cfg.model.blur_encoder):
-        raise ConfigError("loss.reblur > 0 needs model.kernel_size > 0 (the blur encoder's explicit kernel)")
-    if cfg.loss.kernel_prior > 0 and (cfg.model.kernel_size <= 0 or not cfg.model.blur_encoder):
-        raise ConfigError("loss.kernel_prior > 0 needs model.kernel_size > 0 (the blur encoder's explicit kernel)")
+    for term in ("reblur", "kernel_prior"):  # both act on E^b's explicit kernel
+        if getattr(cfg.loss, term) > 0 and (cfg.model.kernel_size <= 0 or not cfg.model.blur_encoder):
+            raise ConfigError(f"loss.{term} > 0 needs model.kernel_size > 0 (the blur encoder's explicit kernel)")
     if cfg.loss.prior_cycle > 0 and cfg.model.kernel_size <= 0:
         raise ConfigError("loss.prior_cycle > 0 needs model.kernel_size > 0 (the size of the prior's kernels)")
     if cfg.model.kernel_size < 0 or (cfg.model.kernel_size and cfg.model.kernel_size % 2 == 0):

@@ -101,6 +101,10 @@ class Translator(nn.Module):
             return zero, zero
         return self.blur(b)
 
+    def sample_blur_code(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma * eps while training the VAE; the fixed z = mu without a blur encoder (ablation)."""
+        return reparameterize(mu, logvar) if self.blur is not None else mu
+
     def encode_blur_and_kernel(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(mu, logvar, kernel) of E^b in one pass; kernel is None without a kernel head (model.kernel_size 0)."""
         if self.blur is not None and self.blur.fc_kernel is not None:
@@ -136,7 +140,7 @@ class Translator(nn.Module):
         mu, logvar, kernel = self.encode_blur_and_kernel(b)
         if kernel is not None:
             out["kernel"] = kernel
-        z = reparameterize(mu, logvar) if self.blur is not None else mu
+        z = self.sample_blur_code(mu, logvar)
         out.update({
             "c_s": c_s,
             "c_b": c_b,
@@ -171,7 +175,7 @@ class Translator(nn.Module):
             # G_B/E^b's kernel learn to blur from realism (D_B) alone, not from what is easy to invert
             b_s = b_s.detach()
         mu2, logvar2 = self.encode_blur(b_s)
-        z2 = reparameterize(mu2, logvar2) if self.blur is not None else mu2
+        z2 = self.sample_blur_code(mu2, logvar2)
         s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), z2, b_s)
         b_hat = self.gen.to_blurred(self.content.encode_sharp(s_b), z, self.blurred_source(s_b, kernel))
         return s_hat, b_hat

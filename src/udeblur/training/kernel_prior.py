@@ -64,8 +64,9 @@ class KernelBank:
 def blur_with_prior(
     s: torch.Tensor, kernels: torch.Tensor, noise_std: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(k * s, k * s + noise) for sharp ``s`` in [-1, 1] (the [0, 1] noise std is doubled). No gradient."""
+    """(k * s in float32, the target; k * s + noise in s's dtype, the input) for sharp ``s`` in [-1, 1] (the [0, 1]
+    noise std is doubled). No gradient."""
     with torch.no_grad():
         clean = apply_kernel(s.float(), kernels.to(s.device))
         noisy = clean + 2 * noise_std.to(s.device).view(-1, 1, 1, 1) * torch.randn_like(clean)
-    return clean.to(s.dtype), noisy.to(s.dtype)
+    return clean, noisy.to(s.dtype)

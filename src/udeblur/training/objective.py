@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch.func import functional_call
 
-from ..archs.blur_encoder import apply_kernel, reparameterize
+from ..archs.blur_encoder import apply_kernel
 from ..archs.noise import noise_like
 from ..config import LossConfig
 from ..losses.adversarial import discriminator_loss, generator_loss
@@ -113,10 +113,10 @@ def generator_objective(
         mu_p, logvar_p, kernel_p = translator.encode_blur_and_kernel(noisy)
         if w.kernel_prior > 0:
             # E^b's kernel must blur s as the prior's kernel did (image space: shifts invisible on s cost nothing)
-            terms["kernel_prior"] = w.kernel_prior * l1_loss(apply_kernel(s.float(), kernel_p), clean.float())
+            terms["kernel_prior"] = w.kernel_prior * l1_loss(apply_kernel(s.float(), kernel_p), clean)
         if w.prior_cycle > 0:
             # the sharp cycle with a known blur: deblurring trained on the sharp set blurred by the prior
-            z_p = reparameterize(mu_p, logvar_p) if translator.blur is not None else mu_p
+            z_p = translator.sample_blur_code(mu_p, logvar_p)
             s_p = translator.gen.to_sharp(translator.content.encode_blurred(noisy), z_p, noisy)
             terms["prior_cycle"] = w.prior_cycle * l1_loss(s_p, s)
             images["s_prior"] = s_p
