@@ -22,6 +22,21 @@ def test_global_skip_starts_as_identity():
     assert torch.allclose(out["b_s"], b, atol=1e-5)
 
 
+def test_source_skips_start_as_identity_and_train_their_stems():
+    t = Translator(load_config("tiny", ["model.global_skip=true", "model.source_skips=true"]).model)
+    b = torch.rand(2, 3, 16, 20) * 1.8 - 0.9
+    assert torch.allclose(t.deblur(b), b, atol=1e-5)  # the zero output conv still makes it the identity
+    stem = t.gen.sharp.stem_full[-2]  # the conv before the ReLU
+    assert stem.weight.std() > 0.1  # He init, not the N(0, 0.02) of the rest
+    torch.nn.init.normal_(t.gen.sharp.to_image.weight, 0, 0.02)  # as after a first step: gradients flow back
+    out = t.deblur_net()(b)
+    assert not torch.allclose(out, b, atol=1e-4)
+    (out - b).abs().mean().backward()
+    assert stem.weight.grad.abs().sum() > 0 and t.gen.sharp.fuse[-2].weight.grad.abs().sum() > 0
+    # off by default: the paper's generator is unchanged
+    assert Translator(load_config("tiny").model).gen.sharp.stem_full is None
+
+
 def test_apply_kernel_matches_numpy_convolution():
     rng = np.random.default_rng(0)
     k = camera_shake_kernel(9, rng)

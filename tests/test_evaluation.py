@@ -164,3 +164,37 @@ def test_compare_list_and_bad_config(tmp_path, capsys):
     bad.write_text("base: tiny\nsteps: 2\nvariants: [ours, nonsense]\n")
     assert main(["compare", str(bad), "-o", str(tmp_path / "o")]) == 2
     assert "nonsense" in capsys.readouterr().err
+
+
+def test_paired_gain_is_image_by_image_and_its_interval_can_exclude_zero():
+    from udeblur.evaluation.paired import clearly_better, paired_gain
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(17.0, 3.0, 32)  # a wide spread between images, as PSNR over blur strengths has
+    small = paired_gain(list(ref + 0.2 + rng.normal(0, 0.05, 32)), list(ref))
+    # the gain (0.2) is far below the between-image spread (~3 / sqrt(32) = 0.5), yet clearly positive paired
+    assert 0.15 < small["mean"] < 0.25 and 0 < small["low"] < small["mean"] < small["high"]
+    assert small["better"] == 32 and small["worse"] == 0 and clearly_better(small)
+    assert paired_gain(list(ref + 0.2 + rng.normal(0, 0.05, 32)), list(ref))["low"] > 0
+    mixed = paired_gain(list(ref + rng.normal(0, 1.0, 32)), list(ref))
+    assert mixed["low"] < 0 < mixed["high"] and not clearly_better(mixed)
+    assert paired_gain(list(ref + 1), list(ref)) == paired_gain(list(ref + 1), list(ref))  # seeded
+    # lower is better (a distance): a drop is the better side
+    dist = paired_gain(list(ref - 1), list(ref), higher_is_better=False)
+    assert dist["better"] == 32 and clearly_better(dist)
+    assert not clearly_better(paired_gain(list(ref + 1), list(ref), higher_is_better=False))
+    # non-finite values (an OCR that read nothing, a PSNR of inf) drop out of the pairs
+    assert paired_gain([1.0, float("inf"), 2.0], [0.0, 1.0, float("nan")])["n"] == 1
+    with pytest.raises(ValueError, match="against"):
+        paired_gain([1.0], [1.0, 2.0])
+
+
+def test_gains_over_reference_pairs_rows_by_image():
+    from udeblur.evaluation.paired import gains_over_reference
+
+    rows = [{"method": "blurred", "image": f"{i}", "psnr": 10.0 + i} for i in range(4)]
+    rows += [{"method": "ours", "image": f"{i}", "psnr": 11.0 + i} for i in (3, 1, 0)]  # other order, one missing
+    rows += [{"method": "sharp", "image": "0", "ocr_char_acc": 1.0}]
+    gains = gains_over_reference(rows, {"psnr": True})
+    assert set(gains) == {"ours"} and gains["ours"]["psnr"]["n"] == 3 and gains["ours"]["psnr"]["mean"] == 1.0
+    assert gains_over_reference([r for r in rows if r["method"] != "blurred"], {"psnr": True}) == {}

@@ -43,6 +43,7 @@ class ModelConfig:
     shared_content: bool = True  # False: E_S^c and E_B^c each get their own last residual block
     # additions beyond the paper (off in `paper`): see the `text` preset
     global_skip: bool = False  # generators predict a correction to their source image (identity at init)
+    source_skips: bool = False  # generators also see features of their source image at 1/2 and full size (U-Net)
     kernel_size: int = 0  # > 0: E^b also predicts an explicit K x K blur kernel (for loss.reblur)
     # G_B starts from k * s (E^b's kernel applied to the sharp image) and learns only the rest (noise, tone):
     # the cross-cycle then trains the deblurring path on physically blurred sharp images. Needs both above.

@@ -83,9 +83,12 @@ class Translator(nn.Module):
             else None
         )
         self.gen = Generators(
-            self.content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks, cfg.global_skip
+            self.content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks, cfg.global_skip,
+            cfg.source_skips,
         )
         init_weights(self, cfg.init_std)
+        for branch in (self.gen.sharp, self.gen.blurred):
+            branch.reset_source_stems()
         if cfg.global_skip:  # start as the identity: output conv at zero
             for branch in (self.gen.sharp, self.gen.blurred):
                 nn.init.zeros_(branch.to_image.weight)

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from ..data.datasets import find_test_folders
 from ..imageio import list_images, load_pixels
 from .baselines import Method, TestItem
+from .paired import clearly_better, gains_over_reference
 
 __all__ = ["EvalResult", "MethodSpec", "evaluate", "load_test_items", "METRICS"]
 
@@ -255,6 +256,9 @@ def _summarise(rows: list[dict[str, Any]], methods: Sequence[MethodSpec], skippe
         "feature_net": "ImageNet VGG-16 (Keras/Caffe weights) pool5, features / RMS on natural images",
         "metrics": {k: {"label": v[0], "higher_is_better": v[1]} for k, v in METRICS.items()},
         "methods": per_method,
+        # per-image differences against the blurred input with a paired-bootstrap 95% interval (paired.py)
+        "vs_blurred": gains_over_reference(rows, {m: up for m, (_, up) in METRICS.items()
+                                                  if m != "ocr_char_acc_nospace"}),
         "skipped": dict(skipped),
     }
 
@@ -272,7 +276,25 @@ def markdown_table(summary: dict[str, Any]) -> str:
     lines = [head, "|" + "---|" * (len(present) + 1)]
     for v in summary["methods"].values():
         lines.append(f"| {v['label']} | " + " | ".join(_fmt(v.get(m), digits.get(m, 3)) for m in present) + " |")
+    gains = summary.get("vs_blurred") or {}
+    if gains:
+        shown = [m for m in present if any(m in g for g in gains.values())]
+        lines += ["", "Gain over the blurred input, image by image (mean [95% paired-bootstrap interval], images "
+                  "better/worse; **bold**: the whole interval is on the better side):", "",
+                  "| method | " + " | ".join(METRICS[m][0] + (" ↑" if METRICS[m][1] else " ↓") for m in shown) + " |",
+                  "|" + "---|" * (len(shown) + 1)]
+        for key, g in gains.items():
+            label = summary["methods"].get(key, {}).get("label", key)
+            lines.append(f"| {label} | " + " | ".join(_fmt_gain(g.get(m), digits.get(m, 3)) for m in shown) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _fmt_gain(gain: dict[str, Any] | None, digits: int) -> str:
+    if not gain or gain["n"] == 0:
+        return "-"
+    text = (f"{gain['mean']:+.{digits}f} [{gain['low']:+.{digits}f}, {gain['high']:+.{digits}f}], "
+            f"{gain['better']}/{gain['worse']}")
+    return f"**{text}**" if clearly_better(gain) else text
 
 
 def _write_tables(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Path]:
