@@ -1,6 +1,7 @@
 """The command line end to end, on tiny configs."""
 
 import json
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ def test_demo_runs_end_to_end_on_tiny(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "blurred input" in out and "PSNR" in out
+    assert re.search(r"PSNR gain image by image: [+-]\d+\.\d\d dB .* better on \d+ of 8 crops", out)
     html = (tmp_path / "index.html").read_text()
     assert "grid.png" in html and (tmp_path / "grid.png").exists()
     for src in [s.split("'")[0] for s in html.split("<img src='")[1:]]:

@@ -90,6 +90,11 @@ def test_eval_writes_report_with_existing_images(tmp_path, data_root):
     m = summary["methods"]
     assert m["oracle_wiener"]["psnr"]["mean"] > m["blurred"]["psnr"]["mean"]
     assert m["blurred"]["feat_dist"]["mean"] > 0
+    # gains are paired against the blurred input: the oracle's PSNR gain is the difference of the means here
+    gain = summary["vs_blurred"]["oracle_wiener"]["psnr"]
+    assert set(summary["vs_blurred"]) == {"oracle_wiener", "blind_l0"} and gain["n"] == 2
+    assert abs(gain["mean"] - (m["oracle_wiener"]["psnr"]["mean"] - m["blurred"]["psnr"]["mean"])) < 1e-9
+    assert "Gain over the blurred input" in res.files["table"].read_text()
 
 
 def test_eval_cli_with_model_run_curves_and_ocr(tmp_path, data_root):

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import load_config
     from ..data.builtin import resolve_data_root
+    from ..evaluation.paired import paired_gain
     from ..imageio import list_images, load_pixels
     from ..inference.deblurrer import Deblurrer
     from ..metrics.image_quality import evaluate_pairs
@@ -120,5 +121,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'method':40s} {'PSNR':>8s} {'SSIM':>8s}")
     for r in rows:
         print(f"{r['method']:40s} {r['PSNR (dB)']:8.2f} {r['SSIM']:8.4f}")
+    gain = paired_gain([r["psnr"] for r in after], [r["psnr"] for r in before])
+    print(f"PSNR gain image by image: {gain['mean']:+.2f} dB (95% interval {gain['low']:+.2f} to {gain['high']:+.2f}), "
+          f"better on {gain['better']} of {gain['n']} crops")
     print(f"\nreport: {page.resolve()}\nmodel:  {model_path}\ntook {time.perf_counter() - t0:.0f} s")
     return 0
