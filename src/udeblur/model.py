@@ -89,8 +89,7 @@ class Translator(nn.Module):
         init_weights(self, cfg.init_std)
         for branch in (self.gen.sharp, self.gen.blurred):
             branch.reset_source_stems()
-        if cfg.global_skip:  # start as the identity: output conv at zero
-            for branch in (self.gen.sharp, self.gen.blurred):
+            if cfg.global_skip:  # start as the identity: output conv at zero
                 nn.init.zeros_(branch.to_image.weight)
                 nn.init.zeros_(branch.to_image.bias)
 

@@ -63,19 +63,17 @@ class GeneratorBranch(nn.Module):
 
     def forward(self, c: torch.Tensor, z: torch.Tensor, src: torch.Tensor | None = None) -> torch.Tensor:
         h = self.res(torch.cat([c, tile_code(z, c)], 1))
-        skips: list[torch.Tensor] = []
+        full = half = None
         if self.stem_full is not None:
             if src is None:
                 raise ValueError("a generator with source skips needs the source image (src)")
             full = self.stem_full(src)
-            skips = [full, self.stem_half(full)]
+            half = self.stem_half(full)
         for i, up in enumerate(self.ups):
-            parts = [h, tile_code(z, h)]
-            if skips and i == 1:
-                parts.append(skips[1])
+            parts = [h, tile_code(z, h)] + ([half] if i == 1 and half is not None else [])
             h = up(torch.cat(parts, 1))
-        if skips:
-            h = self.fuse(torch.cat([h, skips[0]], 1))
+        if full is not None:
+            h = self.fuse(torch.cat([h, full], 1))
         out = self.to_image(torch.cat([h, tile_code(z, h)], 1))
         if not self.global_skip:
             return torch.tanh(out)

@@ -272,21 +272,23 @@ def _fmt(stat: dict[str, float] | None, digits: int) -> str:
 def markdown_table(summary: dict[str, Any]) -> str:
     present = [m for m in METRICS if any(m in v for v in summary["methods"].values())]
     digits = {"psnr": 2, "ssim": 3, "feat_dist": 2}
-    head = "| method | " + " | ".join(METRICS[m][0] + (" ↑" if METRICS[m][1] else " ↓") for m in present) + " |"
-    lines = [head, "|" + "---|" * (len(present) + 1)]
+    lines = _table_head(present)
     for v in summary["methods"].values():
         lines.append(f"| {v['label']} | " + " | ".join(_fmt(v.get(m), digits.get(m, 3)) for m in present) + " |")
     gains = summary.get("vs_blurred") or {}
     if gains:
         shown = [m for m in present if any(m in g for g in gains.values())]
         lines += ["", "Gain over the blurred input, image by image (mean [95% paired-bootstrap interval], images "
-                  "better/worse; **bold**: the whole interval is on the better side):", "",
-                  "| method | " + " | ".join(METRICS[m][0] + (" ↑" if METRICS[m][1] else " ↓") for m in shown) + " |",
-                  "|" + "---|" * (len(shown) + 1)]
+                  "better/worse; **bold**: the whole interval is on the better side):", "", *_table_head(shown)]
         for key, g in gains.items():
             label = summary["methods"].get(key, {}).get("label", key)
             lines.append(f"| {label} | " + " | ".join(_fmt_gain(g.get(m), digits.get(m, 3)) for m in shown) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _table_head(metrics: Sequence[str]) -> list[str]:
+    head = "| method | " + " | ".join(METRICS[m][0] + (" ↑" if METRICS[m][1] else " ↓") for m in metrics) + " |"
+    return [head, "|" + "---|" * (len(metrics) + 1)]
 
 
 def _fmt_gain(gain: dict[str, Any] | None, digits: int) -> str:

@@ -21,7 +21,7 @@ REFERENCE = "blurred"
 
 
 def paired_gain(values: Sequence[float], reference: Sequence[float], higher_is_better: bool = True,
-                resamples: int = RESAMPLES, seed: int = 0) -> dict[str, float]:
+                resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Any]:
     """Mean of ``values - reference`` over images where both are finite, a 95% percentile-bootstrap interval of
     that mean, and on how many images the method is better or worse than the reference."""
     if len(values) != len(reference):
@@ -41,7 +41,7 @@ def paired_gain(values: Sequence[float], reference: Sequence[float], higher_is_b
 
 
 def gains_over_reference(rows: Sequence[Mapping[str, Any]], metrics: Mapping[str, bool],
-                         reference: str = REFERENCE) -> dict[str, dict[str, dict[str, float]]]:
+                         reference: str = REFERENCE) -> dict[str, dict[str, dict[str, Any]]]:
     """{method: {metric: paired_gain}} for every method in ``rows`` (dicts with method, image and metric values)
     against ``reference``, over the images both have. ``metrics``: name -> higher is better. Empty when the
     reference method is absent."""
@@ -51,7 +51,7 @@ def gains_over_reference(rows: Sequence[Mapping[str, Any]], metrics: Mapping[str
     ref = by_method.get(reference)
     if not ref:
         return {}
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     for method, images in by_method.items():
         if method in (reference, "sharp"):
             continue
