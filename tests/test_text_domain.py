@@ -247,3 +247,15 @@ def test_builtin_folder_changes_with_the_installed_fonts(monkeypatch, tmp_path):
     real_meta = text._meta
     monkeypatch.setattr(text, "_meta", lambda c: {**real_meta(c), "fonts": [*real_meta(c)["fonts"], "NewFont"]})
     assert builtin.builtin_text_root(cfg, progress=False) != first
+
+
+def test_a_split_with_another_seed_shares_no_test_crop(tmp_path, domain):
+    """The validation split that chose the bundled model's recipe (`udeblur synth text --seed 100 --train-count 0`)
+    must not repeat the test split of the default seed: neither its text nor its pixels."""
+    other = make_text_domain(tmp_path / "val", tiny(seed=100, train_count=0), workers=1, progress=False)
+    assert not list_images(other / "train" / "sharp")
+    ours = {r["text"] for r in read_jsonl(domain / "test" / "text.jsonl")}
+    theirs = {r["text"] for r in read_jsonl(other / "test" / "text.jsonl")}
+    assert len(theirs) == 6 and not ours & theirs
+    ours_px = {load_pixels(p, 3).tobytes() for p in list_images(domain / "test" / "sharp")}
+    assert not ours_px & {load_pixels(p, 3).tobytes() for p in list_images(other / "test" / "sharp")}

@@ -28,7 +28,7 @@ BUNDLED: dict[str, PretrainedModel] = {
     "text": PretrainedModel(
         name="text",
         filename="text.safetensors",
-        sha256="f4cacdfe411e5d7b0013eeb473459923df89c231e5117e7c8cffbbc6f78ddfdb",
+        sha256="6015c1a0a48361c58e9d0bb976980b9d49b5b939b21dceed16e0cc37379f09f9",
         summary="text documents (built-in synthetic domain, unpaired), `text` preset; card: docs/model_card_text.md",
     ),
 }
