@@ -495,3 +495,32 @@ def test_bf16_inference_is_close_to_fp32_and_fp16_needs_cuda(model_file, deblurr
     assert Deblurrer.from_checkpoint(model_file, device="cpu").precision == "fp32"  # auto on the CPU
     with pytest.raises(ValueError, match="CUDA"):
         Deblurrer.from_checkpoint(model_file, device="cpu", precision="fp16")
+
+
+def test_tone_anchor_takes_out_a_tone_drift_and_keeps_the_detail(model_file, monkeypatch):
+    """A network that brightens by 0.1 and adds a fine checkerboard: the anchor (sigma 16 px) must remove the
+    brightening (blur keeps local means) and keep the checkerboard (detail finer than sigma is the network's)."""
+    h, w = 96, 120
+    yy, xx = np.mgrid[0:h, 0:w]
+    detail = np.where((yy + xx) % 2 == 0, 0.05, -0.05).astype(np.float32)[..., None]
+    blurred = (0.3 + 0.3 * smooth_image(h, w)).astype(np.float32)  # in [0.3, 0.6]: nothing clips
+    plain = Deblurrer.from_checkpoint(model_file, device="cpu")
+    anchored = Deblurrer.from_checkpoint(model_file, device="cpu", tone_anchor=16)
+    for d in (plain, anchored):
+        # in the network's [-1, 1] scale: +0.2 is +0.1 on [0, 1], the checkerboard's 0.05 is 0.1
+        monkeypatch.setattr(d, "_run", lambda x: x + 0.2 + torch.from_numpy(2 * detail.transpose(2, 0, 1)))
+    np.testing.assert_allclose(plain.deblur_pixels(blurred), blurred + 0.1 + detail, atol=1e-5)
+    out = anchored.deblur_pixels(blurred)
+    assert abs(float(out.mean() - blurred.mean())) < 1e-3  # the drift of 0.1 is gone
+    np.testing.assert_allclose(out, blurred + detail, atol=2e-3)  # the checkerboard survives whole
+    assert plain.tone_anchor == 0.0  # off unless asked for: a --model file's output is the network's
+
+
+def test_tone_anchor_must_be_a_non_negative_sigma(model_file, cli, tmp_path, capsys):
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="tone_anchor"):
+            Deblurrer.from_checkpoint(model_file, device="cpu", tone_anchor=bad)
+    write_modes(tmp_path / "in", 8, 8)
+    args = ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(model_file)]
+    assert cli([*args, "--tone-anchor", "-2"]) == 2
+    assert "tone_anchor" in capsys.readouterr().err

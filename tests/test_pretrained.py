@@ -62,3 +62,25 @@ def test_demo_with_the_bundled_model(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "udeblur (bundled model)" in out and "blurred input" in out
     assert (tmp_path / "grid.png").exists() and not (tmp_path / "run").exists()
+
+
+def test_the_bundled_model_keeps_the_page_tone_with_its_anchor(tmp_path):
+    """Shipped with tone_anchor 16 (what its figures were measured with): `udeblur deblur` without --model uses it,
+    `--tone-anchor 0` gives the network's raw output, and the anchor takes out the raw output's brightening."""
+    from skimage import data
+
+    from udeblur.inference.pretrained import resolve_model
+
+    assert BUNDLED[DEFAULT].tone_anchor == 16.0 and resolve_model(None).tone_anchor == 16.0
+    assert resolve_model(tmp_path / "user.safetensors").tone_anchor == 0.0  # a user's file: off unless asked
+    sharp = data.page()[:128, :192].astype(np.float32)[..., None] / 255.0
+    blurred = np.clip(convolve(sharp, camera_shake_kernel(9, np.random.default_rng(1))), 0, 1)
+    Image.fromarray((blurred[..., 0] * 255).round().astype(np.uint8)).save(tmp_path / "page.png")
+    for name, extra in (("default", []), ("raw", ["--tone-anchor", "0"])):
+        assert cli.main(["deblur", str(tmp_path / "page.png"), "-o", str(tmp_path / name), "--quiet", *extra]) == 0
+    default, raw = (np.asarray(Image.open(tmp_path / n / "page.png"), np.float32) / 255.0 for n in ("default", "raw"))
+    page = np.asarray(Image.open(tmp_path / "page.png"), np.float32) / 255.0
+    expected = load_pretrained(device="cpu").deblur_pixels(page[..., None])[..., 0]
+    np.testing.assert_allclose(default, expected, atol=1 / 255 + 1e-6)
+    assert np.abs(default - raw).max() > 0.01
+    assert abs(default.mean() - page.mean()) < abs(raw.mean() - page.mean())

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "native bf16)")
     p.add_argument("--io-workers", type=int, default=2, metavar="N",
                    help="threads reading and writing files while the network runs")
+    p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA",
+                   help="keep the input's tone at scales above SIGMA px (blur keeps local means; 0: off); "
+                   "default: the model's own, 16 for the bundled text model, 0 for a --model file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve_model(args.model)
     if resolved is None:
         return _fail(NO_MODEL)
-    model, sha256 = resolved
+    model, sha256, tone_anchor = resolved
 
     from ..inference.deblurrer import DeblurBatchError, Deblurrer
 
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         deblurrer = Deblurrer.from_checkpoint(
             model, expected_sha256=sha256, device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm,
             batch=args.batch, precision=args.precision, io_workers=args.io_workers,
+            tone_anchor=tone_anchor if args.tone_anchor is None else args.tone_anchor,
         )
     except ValueError as exc:  # CheckpointError (names the file), bad device / tile / overlap
         return _fail(str(exc))

@@ -60,23 +60,24 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(run_dir)  # the demo's own scratch run: a second `udeblur demo` starts afresh
         trainer = Trainer(cfg, run_dir, resume=args.resume, progress=progress, data_root=root)
         trainer.fit(time_limit=args.minutes * 60)
-        model_path, sha256 = out / "run" / EXPORT_NAME, None
+        model_path, sha256, tone_anchor = out / "run" / EXPORT_NAME, None, 0.0
         label = f"udeblur ({cfg.name}, fresh, step {trainer.step})"
     else:
-        from ..inference.pretrained import NO_MODEL, bundled_model
+        from ..inference.pretrained import NO_MODEL, resolve_model
 
-        bundled = bundled_model()
+        bundled = resolve_model(None)
         if bundled is None:
             print(f"udeblur demo: error: {NO_MODEL}; or run `udeblur demo --train`", file=sys.stderr)
             return 2
-        model_path, sha256 = bundled
+        model_path, sha256, tone_anchor = bundled
         print(f"2/4 using the bundled model {model_path.name} (udeblur demo --train trains a fresh one)")
         label = "udeblur (bundled model)"
     shutil.rmtree(out / "deblurred", ignore_errors=True)
 
     print("3/4 deblurring the held-back test set")
     test_blurred = sorted(list_images(root / "test" / "blurred"))
-    deblurrer = Deblurrer.from_checkpoint(model_path, expected_sha256=sha256, device=cfg.train.device)
+    deblurrer = Deblurrer.from_checkpoint(model_path, expected_sha256=sha256, device=cfg.train.device,
+                                          tone_anchor=tone_anchor)
     outputs = deblurrer.deblur_paths(test_blurred, out / "deblurred", progress=progress)
     sharp = [root / "test" / "sharp" / p.name for p in test_blurred]
 

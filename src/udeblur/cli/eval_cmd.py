@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-feature-distance", action="store_true", help="skip the VGG feature distance")
     p.add_argument("--save-images", action="store_true", help="write every output image under OUT/images/")
     p.add_argument("--device", default="auto", help="device for models [auto]")
+    p.add_argument("--tone-anchor", type=float, default=0.0, metavar="SIGMA",
+                   help="Deblurrer tone anchor for every --model (sigma px; the bundled model ships with 16) [0: off]")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         p = Path(path)
         key = name or (p.parent.name if p.is_file() else p.stem) or p.stem
         run_dir = runs.pop(key, None) or runs.pop(None, None)
-        specs.append(MethodSpec(key, model_method(p, device=args.device), key,
+        specs.append(MethodSpec(key, model_method(p, device=args.device, tone_anchor=args.tone_anchor), key,
                                 Path(run_dir) if run_dir else None))
     for name in args.baseline:
         if name not in BASELINES:

@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-megapixels", type=float, default=40.0, help="largest accepted image [40]")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=int, default=1024, metavar="N", help="tile size for large images [1024]")
+    p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA",
+                   help="keep the input's tone at scales above SIGMA px (blur keeps local means; 0: off); "
+                   "default: the model's own, 16 for the bundled text model, 0 for a --model file")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(run=run)
@@ -36,9 +39,12 @@ def run(args: argparse.Namespace) -> int:
     if resolved is None:
         print(f"udeblur serve: error: {NO_MODEL}", file=sys.stderr)
         return 2
-    model, sha256 = resolved
+    model, sha256, tone_anchor = resolved
     try:
-        deblurrer = Deblurrer.from_checkpoint(model, expected_sha256=sha256, device=args.device, tile=args.tile)
+        deblurrer = Deblurrer.from_checkpoint(
+            model, expected_sha256=sha256, device=args.device, tile=args.tile,
+            tone_anchor=tone_anchor if args.tone_anchor is None else args.tone_anchor,
+        )
     except ValueError as exc:
         print(f"udeblur serve: error: {exc}", file=sys.stderr)
         return 2

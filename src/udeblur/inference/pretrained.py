@@ -4,7 +4,8 @@
     deblurrer = load_pretrained()            # the bundled text-document model, as a Deblurrer
     sharp = deblurrer("photo_of_a_page.png")
 
-Each entry: file name inside ``udeblur/pretrained/`` and its SHA-256. The model card is docs/model_card_text.md.
+Each entry: file name inside ``udeblur/pretrained/``, its SHA-256 and the Deblurrer settings it was measured with.
+The model card is docs/model_card_text.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class PretrainedModel:
     filename: str
     sha256: str
     summary: str
+    tone_anchor: float = 0.0  # Deblurrer(tone_anchor=...) its quality figures were measured with
 
 
 BUNDLED: dict[str, PretrainedModel] = {
@@ -30,6 +32,7 @@ BUNDLED: dict[str, PretrainedModel] = {
         filename="text.safetensors",
         sha256="6015c1a0a48361c58e9d0bb976980b9d49b5b939b21dceed16e0cc37379f09f9",
         summary="text documents (built-in synthetic domain, unpaired), `text` preset; card: docs/model_card_text.md",
+        tone_anchor=16.0,
     ),
 }
 DEFAULT = "text"
@@ -59,14 +62,25 @@ def bundled_model(name: str = DEFAULT) -> tuple[Path, str] | None:
         return None
 
 
-def resolve_model(path: str | os.PathLike | None) -> tuple[Path, str | None] | None:
-    """What the commands load: ``path`` (its ``.sha256`` sidecar, if any, is checked on load) or, without one,
-    the bundled default with its SHA-256; None when neither exists."""
-    return (Path(path), None) if path else bundled_model()
+class ResolvedModel(NamedTuple):
+    path: Path
+    sha256: str | None  # checked on load; None: a user's file (its ``.sha256`` sidecar, if any, is checked)
+    tone_anchor: float  # the model's default Deblurrer(tone_anchor=...): the bundled entry's, 0 for a user's file
+
+
+def resolve_model(path: str | os.PathLike | None) -> ResolvedModel | None:
+    """What the commands load: ``path`` or, without one, the bundled default with its SHA-256 and settings; None
+    when neither exists."""
+    if path:
+        return ResolvedModel(Path(path), None, 0.0)
+    found = bundled_model()
+    return None if found is None else ResolvedModel(*found, BUNDLED[DEFAULT].tone_anchor)
 
 
 def load_pretrained(name: str = DEFAULT, **deblurrer_options: Any):
-    """A ``Deblurrer`` for a bundled model; its SHA-256 is verified first (CheckpointError on mismatch)."""
+    """A ``Deblurrer`` for a bundled model, with the settings it was measured with unless overridden; its SHA-256
+    is verified first (CheckpointError on mismatch)."""
     from .deblurrer import Deblurrer
 
+    deblurrer_options.setdefault("tone_anchor", BUNDLED[name].tone_anchor)
     return Deblurrer.from_checkpoint(model_path(name), expected_sha256=BUNDLED[name].sha256, **deblurrer_options)
