@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"{name}: no such file or folder")
     from ..inference.pretrained import NO_MODEL, resolve_model
 
-    resolved = resolve_model(args.model)
+    resolved = resolve_model(args.model, args.tone_anchor)
     if resolved is None:
         return _fail(NO_MODEL)
     model, sha256, tone_anchor = resolved
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         deblurrer = Deblurrer.from_checkpoint(
             model, expected_sha256=sha256, device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm,
             batch=args.batch, precision=args.precision, io_workers=args.io_workers,
-            tone_anchor=tone_anchor if args.tone_anchor is None else args.tone_anchor,
+            tone_anchor=tone_anchor,
         )
     except ValueError as exc:  # CheckpointError (names the file), bad device / tile / overlap
         return _fail(str(exc))

@@ -35,15 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.pretrained import NO_MODEL, resolve_model
     from ..web import DeblurService, make_server
 
-    resolved = resolve_model(args.model)
+    resolved = resolve_model(args.model, args.tone_anchor)
     if resolved is None:
         print(f"udeblur serve: error: {NO_MODEL}", file=sys.stderr)
         return 2
     model, sha256, tone_anchor = resolved
     try:
         deblurrer = Deblurrer.from_checkpoint(
-            model, expected_sha256=sha256, device=args.device, tile=args.tile,
-            tone_anchor=tone_anchor if args.tone_anchor is None else args.tone_anchor,
+            model, expected_sha256=sha256, device=args.device, tile=args.tile, tone_anchor=tone_anchor
         )
     except ValueError as exc:
         print(f"udeblur serve: error: {exc}", file=sys.stderr)

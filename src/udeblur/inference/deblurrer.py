@@ -45,7 +45,7 @@ What happens to an image:
   Images no larger than ``tile`` are processed in one pass, exactly, in either mode.
 * **Tone anchor** (``tone_anchor`` = sigma in px, off by default; the bundled text model uses 16). A blur kernel is
   non-negative and sums to one, so blurring keeps the local mean of an image at scales well above the kernel's
-  size; deblurring should too. The network does not quite: the bundled model brightens real pages by 0.01-0.02.
+  size; deblurring should too. A network need not: the bundled one brightens real pages a little.
   With the anchor, the output's Gaussian low-pass at sigma is replaced by the input's (per channel, reflected
   borders, over the whole image after tiling), then clipped to [0, 1]. Only the coarse tone changes; strokes and
   edges are the network's. Measured in docs/model_card_text.md (real text +0.26 dB, synthetic crops +0.02 dB).

@@ -65,16 +65,18 @@ def bundled_model(name: str = DEFAULT) -> tuple[Path, str] | None:
 class ResolvedModel(NamedTuple):
     path: Path
     sha256: str | None  # checked on load; None: a user's file (its ``.sha256`` sidecar, if any, is checked)
-    tone_anchor: float  # the model's default Deblurrer(tone_anchor=...): the bundled entry's, 0 for a user's file
+    tone_anchor: float  # for Deblurrer(tone_anchor=...)
 
 
-def resolve_model(path: str | os.PathLike | None) -> ResolvedModel | None:
-    """What the commands load: ``path`` or, without one, the bundled default with its SHA-256 and settings; None
-    when neither exists."""
+def resolve_model(path: str | os.PathLike | None, tone_anchor: float | None = None) -> ResolvedModel | None:
+    """What the commands load: ``path`` or, without one, the bundled default with its SHA-256; None when neither
+    exists. ``tone_anchor``: the user's choice; None takes the model's own (the bundled entry's, 0 for a file)."""
     if path:
-        return ResolvedModel(Path(path), None, 0.0)
+        return ResolvedModel(Path(path), None, 0.0 if tone_anchor is None else tone_anchor)
     found = bundled_model()
-    return None if found is None else ResolvedModel(*found, BUNDLED[DEFAULT].tone_anchor)
+    if found is None:
+        return None
+    return ResolvedModel(*found, BUNDLED[DEFAULT].tone_anchor if tone_anchor is None else tone_anchor)
 
 
 def load_pretrained(name: str = DEFAULT, **deblurrer_options: Any):
