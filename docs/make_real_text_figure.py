@@ -1,6 +1,6 @@
 """Check a model on real text that packages ship, and draw docs/text_model_real.png.
 
-    python docs/make_real_text_figure.py [--model PATH] [--out docs/text_model_real.png]
+    python docs/make_real_text_figure.py [--model PATH] [--tone-anchor SIGMA] [--out docs/text_model_real.png]
 
 scikit-image's `page` (a scanned book page, 191x384) and `text` (a photographed sign, 172x448) are blurred by
 camera-shake kernels of 9, 15 and 21 px (Boracchi-Foi trajectories, seeds fixed) plus noise of std 0.01, then
@@ -20,6 +20,8 @@ import numpy as np
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", help="model file; default: the bundled one")
+    ap.add_argument("--tone-anchor", type=float, default=None,
+                    help="sigma in px; default: the model's own (16 for the bundled one, 0 for a --model file)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("text_model_real.jpg")))
     ap.add_argument("--no-ocr", action="store_true")
     args = ap.parse_args()
@@ -33,7 +35,11 @@ def main() -> None:
     from udeblur.metrics.image_quality import psnr, ssim
     from udeblur.visualize import image_grid
 
-    deb = Deblurrer.from_checkpoint(args.model, device="cpu") if args.model else load_pretrained(device="cpu")
+    if args.model:
+        deb = Deblurrer.from_checkpoint(args.model, device="cpu", tone_anchor=args.tone_anchor or 0.0)
+    else:
+        options = {} if args.tone_anchor is None else {"tone_anchor": args.tone_anchor}
+        deb = load_pretrained(device="cpu", **options)
     ocr = None
     if not args.no_ocr:
         from udeblur.metrics.ocr import character_accuracy, ocr_text

@@ -121,6 +121,27 @@ def test_prior_terms_train_what_they_should():
         generator_objective(t, d, s, b, fakes, cfg.loss)
 
 
+def test_prior_cycle_norm_switches_between_l1_and_l2():
+    values = {}
+    for norm in ("l1", "l2"):
+        cfg = load_config("tiny", PRIOR + [f"loss.prior_cycle_norm={norm}"])
+        torch.manual_seed(0)  # same weights, crops and prior draw for both norms
+        t, d = Translator(cfg.model), Discriminators(cfg.model)
+        s, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+        prior = KernelBank(7, count=16).draw(2, step=0)
+        terms, images = generator_objective(t, d, s, b, make_fakes(t, s, b, cfg.loss), cfg.loss, prior=prior)
+        residual = (images["s_prior"].detach() - s).float()
+        values[norm] = (terms["prior_cycle"].item(), residual)
+    (l1, r1), (l2, r2) = values["l1"], values["l2"]
+    assert torch.allclose(r1, r2)  # the same output, only the norm differs
+    assert l1 == pytest.approx(10 * r1.abs().mean().item(), rel=1e-5)
+    assert l2 == pytest.approx(10 * r2.pow(2).mean().item(), rel=1e-5)
+    assert l1 != pytest.approx(l2, rel=1e-2)
+    with pytest.raises(ConfigError, match="prior_cycle_norm"):
+        load_config("tiny", PRIOR + ["loss.prior_cycle_norm=l3"])
+    assert load_config("text").loss.prior_cycle_norm == "l1"
+
+
 def test_kernel_prior_term_is_zero_for_the_right_kernel():
     from udeblur.training.kernel_prior import blur_with_prior
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from udeblur.cli.main import main
@@ -75,6 +76,23 @@ def test_supervised_pairs_and_training(tmp_path, data_root):
     item = load_test_items(data_root, limit=1)[0]
     assert model_method(tmp_path / EXPORT_NAME, device="cpu")(item).shape == item.sharp.shape
     assert isinstance(trainer.sampler, PairedCropSampler)
+
+
+def test_supervised_l2_variant_trains_with_mean_squared_error(tmp_path, data_root):
+    import torch.nn.functional as F
+
+    logs = {}
+    for name in ("supervised", "supervised_l2"):
+        cfg = load_config("tiny", [*FAST, *BUILTIN_VARIANTS[name].overrides])
+        trainer = SupervisedTrainer(cfg, tmp_path / name, data_root, progress=False)
+        s, b = trainer.sampler.batch(0, cfg.train.batch_size)
+        with torch.no_grad():
+            out = trainer.net(b)  # the weights before the step, which the step's loss is computed with
+        logs[name] = (trainer.train_step(), F.l1_loss(out, s).item(), F.mse_loss(out, s).item())
+    (l1_logs, l1, _), (l2_logs, _, mse) = logs["supervised"], logs["supervised_l2"]
+    assert "l2" not in l1_logs and l1_logs["l1"] == pytest.approx(l1, rel=1e-4)
+    assert "l1" not in l2_logs and l2_logs["l2"] == pytest.approx(mse, rel=1e-4)
+    assert l2_logs["total"] == pytest.approx(10 * mse, rel=1e-4)
 
 
 def test_eval_writes_report_with_existing_images(tmp_path, data_root):

@@ -18,7 +18,7 @@ __all__ = ["bar_charts", "comparison_grid", "training_curves", "write_eval_repor
 
 # logged keys worth plotting, in this order (whatever a run has of them)
 _CURVE_KEYS = ("adv", "cycle", "perceptual", "kl", "self_recon", "latent_regression", "reblur", "kernel_prior",
-               "prior_cycle", "d_sharp", "d_blurred", "g_total", "l1", "total")
+               "prior_cycle", "d_sharp", "d_blurred", "g_total", "l1", "l2", "total")
 
 
 def _plt():

@@ -17,7 +17,9 @@ sees the same data. The test images are never used.
 
 Loss: ``10 * L1(s_hat, s) + perceptual * ||phi(s_hat) - phi(s)||^2`` (phi: the config's perceptual net and
 layer, VGG-16 conv3_3 by default; ``perceptual`` = ``loss.perceptual`` of the config, 0.1 by default), the
-same L1/perceptual weight ratio as the unpaired model's cycle/perceptual terms. The blur code is used
+same L1/perceptual weight ratio as the unpaired model's cycle/perceptual terms. With ``loss.prior_cycle_norm: l2``
+the pixel term is ``10 * MSE`` instead: it is the norm of the unpaired model's own paired term (the prior cycle), so
+the reference is trained the way that term is (variant ``supervised_l2``: MSE alone). The blur code is used
 deterministically (z = mu), as at test time, and there is no content noise (it belongs to the two-domain
 translation, not to this path).
 """
@@ -46,7 +48,7 @@ __all__ = ["PairedCropSampler", "SupervisedTrainer", "domain_blur_config"]
 
 CHECKPOINT_NAME = "checkpoints/last.pt"
 EXPORT_NAME = "deblur.safetensors"
-L1_WEIGHT = 10.0
+PIXEL_WEIGHT = 10.0  # of the L1 (or MSE) term; the perceptual weight is the config's
 _TAG = 0x73757076  # "supv": keeps these streams apart from other users of the same seed
 
 
@@ -163,9 +165,10 @@ class SupervisedTrainer:
         s, b = s.to(self.device), b.to(self.device)
         self.net.train()
         out = self.net(b)
-        l1 = F.l1_loss(out, s)
-        loss = L1_WEIGHT * l1
-        logs = {"lr": lr, "l1": float(l1.detach())}
+        norm = self.cfg.loss.prior_cycle_norm
+        pixel = F.mse_loss(out, s) if norm == "l2" else F.l1_loss(out, s)
+        loss = PIXEL_WEIGHT * pixel
+        logs = {"lr": lr, norm: float(pixel.detach())}
         if self._perceptual is not None:
             # here the target is the SHARP image (paired), unlike the unpaired model's own-input target
             p = perceptual_loss(self._perceptual, out, s, self.cfg.loss.perceptual_layer)
@@ -207,7 +210,8 @@ class SupervisedTrainer:
                     logs["sec_per_it"] = (now - last) / max(1, self.step - last_step)
                     last, last_step = now, self.step
                     logger.scalars(self.step, logs)
-                    bar.set_postfix(l1=f"{logs['l1']:.3g}")
+                    norm = self.cfg.loss.prior_cycle_norm
+                    bar.set_postfix({norm: f"{logs[norm]:.3g}"})
                 if self.step % t.checkpoint_every == 0:
                     self.save()
             self.save()

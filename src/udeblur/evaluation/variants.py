@@ -55,6 +55,8 @@ BUILTIN_VARIANTS: dict[str, Variant] = {
         ),
         Variant("supervised", "supervised", (), "supervised (paired, L1+perceptual)",
                 "the same deblurring path trained on paired crops: the ceiling an unpaired method chases"),
+        Variant("supervised_l2", "supervised", ("loss.prior_cycle_norm=l2", "loss.perceptual=0"),
+                "supervised (paired, L2)", "the same, trained for PSNR alone: mean squared error, no perceptual term"),
         Variant("no_kl", "unpaired", ("loss.kl=0",), "ours w/o KL loss"),
         Variant("no_perceptual", "unpaired", ("loss.perceptual=0",), "ours w/o perceptual loss"),
         Variant("no_blur_encoder", "unpaired", ("model.blur_encoder=false", *_NO_BLUR_CODE),

@@ -1,4 +1,4 @@
-"""KL and L1 terms of the objective."""
+"""KL, L1 and L2 terms of the objective."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean absolute error (cross-cycle, self-reconstruction and latent regression terms)."""
     return (x.float() - y.float()).abs().mean()
+
+
+def l2_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error (the prior cycle with ``loss.prior_cycle_norm: l2``)."""
+    return (x.float() - y.float()).pow(2).mean()
