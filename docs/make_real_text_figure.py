@@ -1,6 +1,7 @@
-"""Check a model on real text that packages ship, and draw docs/text_model_real.png.
+"""Check a model on real text that packages ship, and draw docs/text_model_real.jpg.
 
-    python docs/make_real_text_figure.py [--model PATH] [--tone-anchor SIGMA] [--out docs/text_model_real.png]
+    python docs/make_real_text_figure.py [--tone-anchor SIGMA]                 # the bundled model -> docs/
+    python docs/make_real_text_figure.py --model PATH --out FIG.jpg [--tone-anchor SIGMA]   # another model
 
 scikit-image's `page` (a scanned book page, 191x384) and `text` (a photographed sign, 172x448) are blurred by
 camera-shake kernels of 9, 15 and 21 px (Boracchi-Foi trajectories, seeds fixed) plus noise of std 0.01, then
@@ -22,24 +23,27 @@ def main() -> None:
     ap.add_argument("--model", help="model file; default: the bundled one")
     ap.add_argument("--tone-anchor", type=float, default=None,
                     help="sigma in px; default: the model's own (16 for the bundled one, 0 for a --model file)")
-    ap.add_argument("--out", default=str(Path(__file__).with_name("text_model_real.jpg")))
+    ap.add_argument("--out", help="figure path; default docs/text_model_real.jpg, for the bundled model only")
     ap.add_argument("--no-ocr", action="store_true")
     args = ap.parse_args()
+    if args.model and not args.out:
+        ap.error("--model needs --out: the default figure is the bundled model's, shown in the README")
+    out_path = Path(args.out) if args.out else Path(__file__).with_name("text_model_real.jpg")
 
     from skimage import data
 
     from udeblur.data.blur import camera_shake_kernel, convolve
     from udeblur.imageio import save_png
     from udeblur.inference import Deblurrer
-    from udeblur.inference.pretrained import load_pretrained
+    from udeblur.inference.pretrained import BUNDLED, DEFAULT, resolve_model
     from udeblur.metrics.image_quality import psnr, ssim
     from udeblur.visualize import image_grid
 
-    if args.model:
-        deb = Deblurrer.from_checkpoint(args.model, device="cpu", tone_anchor=args.tone_anchor or 0.0)
-    else:
-        options = {} if args.tone_anchor is None else {"tone_anchor": args.tone_anchor}
-        deb = load_pretrained(device="cpu", **options)
+    model = resolve_model(args.model, args.tone_anchor)  # the same choice of file and anchor as `udeblur deblur`
+    if model is None:
+        raise SystemExit(f"the bundled model {BUNDLED[DEFAULT].filename} is not installed; pass --model")
+    deb = Deblurrer.from_checkpoint(model.path, device="cpu", expected_sha256=model.sha256,
+                                    tone_anchor=model.tone_anchor)
     ocr = None
     if not args.no_ocr:
         from udeblur.metrics.ocr import character_accuracy, ocr_text
@@ -71,13 +75,13 @@ def main() -> None:
     width = max(r[0].shape[1] for r in rows)
     padded = [[np.pad(x, ((0, 0), (0, width - x.shape[1]), (0, 0)), constant_values=1.0) for x in r] for r in rows]
     grid = image_grid(padded, pad=4)
-    if args.out.lower().endswith((".jpg", ".jpeg")):
+    if str(out_path).lower().endswith((".jpg", ".jpeg")):
         from PIL import Image
 
-        Image.fromarray((grid * 255).round().astype(np.uint8)).save(args.out, quality=85)
+        Image.fromarray((grid * 255).round().astype(np.uint8)).save(out_path, quality=85)
     else:
-        save_png(args.out, grid)
-    print(f"wrote {args.out} (rows: page 9/15/21 px, text 9/15/21 px; columns: blurred | udeblur | sharp)")
+        save_png(out_path, grid)
+    print(f"wrote {out_path} (rows: page 9/15/21 px, text 9/15/21 px; columns: blurred | udeblur | sharp)")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,13 @@ def test_supervised_l2_variant_trains_with_mean_squared_error(tmp_path, data_roo
     assert "l2" not in l1_logs and l1_logs["l1"] == pytest.approx(l1, rel=1e-4)
     assert "l1" not in l2_logs and l2_logs["l2"] == pytest.approx(mse, rel=1e-4)
     assert l2_logs["total"] == pytest.approx(10 * mse, rel=1e-4)
+    # on the text preset (perceptual 0.1) the MSE variant drops the perceptual term, and the L1 reference keeps
+    # its L1 even when a compare config's shared overrides switch the unpaired prior cycle to L2
+    shared = ["loss.prior_cycle_norm=l2"]
+    text_l2 = load_config("text", [*shared, *BUILTIN_VARIANTS["supervised_l2"].overrides]).loss
+    text_l1 = load_config("text", [*shared, *BUILTIN_VARIANTS["supervised"].overrides]).loss
+    assert (text_l2.prior_cycle_norm, text_l2.perceptual) == ("l2", 0.0)
+    assert (text_l1.prior_cycle_norm, text_l1.perceptual) == ("l1", 0.1)
 
 
 def test_eval_writes_report_with_existing_images(tmp_path, data_root):
@@ -152,6 +159,12 @@ def test_compare_resumes_an_interrupted_variant(tmp_path, data_root):
     cfg.variants = [BUILTIN_VARIANTS["ours"]]
     run_dir = tmp_path / "runs" / "ours"
     Trainer(cfg.experiment(cfg.variants[0]), run_dir, progress=False, data_root=data_root).fit(max_steps=1)
+    # as if saved before loss.prior_cycle_norm existed: the missing key takes its default, so it still resumes
+    from udeblur.training.checkpoint import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    del state["config"]["loss"]["prior_cycle_norm"]
+    save_checkpoint(run_dir / "checkpoints" / "last.pt", state)
     run_compare(cfg, tmp_path, progress=False, train_only=True)
     assert json.loads((run_dir / "finished.json").read_text())["steps"] == cfg.steps
     from udeblur.training.run_logger import read_log

@@ -66,8 +66,9 @@ class LossConfig:
     # beyond the paper: sharp crops blurred by kernels k' from a blur prior (training/kernel_prior.py) teach
     kernel_prior: float = 0.0  # E^b's kernel head to measure blur: || E^b_k(k' * s) * s - k' * s ||_1
     prior_cycle: float = 0.0  # the deblurring path: || G_S(k' * s + noise) - s ||_1
-    # "l1" or "l2" (mean squared error) for loss.prior_cycle. Under heavy blur L1's optimum is the per-pixel
-    # median, which on two-tone text means deciding ink or paper (crisp, possibly wrong glyphs); L2's is the mean
+    # "l1" or "l2" (mean squared error) for loss.prior_cycle, and for the supervised reference's pixel term. Under
+    # heavy blur the L1-optimal estimate is the per-pixel posterior median (ink or paper on two-tone text: crisp,
+    # possibly wrong glyphs), the L2-optimal one the posterior mean (MMSE)
     prior_cycle_norm: str = "l1"
     perceptual_net: str = "vgg16"  # "vgg16" (offline ImageNet weights) or "vgg19" (the paper's; needs a file)
     perceptual_layer: str = "conv3_3"
@@ -190,6 +191,7 @@ def validate(cfg: ExperimentConfig) -> None:
     choices = {
         "loss.gan_mode": (cfg.loss.gan_mode, ("bce", "lsgan")),
         "loss.perceptual_net": (cfg.loss.perceptual_net, ("vgg16", "vgg19")),
+        "loss.prior_cycle_norm": (cfg.loss.prior_cycle_norm, ("l1", "l2")),
         "train.lr_decay": (cfg.train.lr_decay, ("exponential", "linear", "none")),
         "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
     }
@@ -225,8 +227,6 @@ def validate(cfg: ExperimentConfig) -> None:
     for term in ("reblur", "kernel_prior"):  # both act on E^b's explicit kernel
         if getattr(cfg.loss, term) > 0 and (cfg.model.kernel_size <= 0 or not cfg.model.blur_encoder):
             raise ConfigError(f"loss.{term} > 0 needs model.kernel_size > 0 (the blur encoder's explicit kernel)")
-    if cfg.loss.prior_cycle_norm not in ("l1", "l2"):
-        raise ConfigError(f"loss.prior_cycle_norm must be 'l1' or 'l2', got {cfg.loss.prior_cycle_norm!r}")
     if cfg.loss.prior_cycle > 0 and cfg.model.kernel_size <= 0:
         raise ConfigError("loss.prior_cycle > 0 needs model.kernel_size > 0 (the size of the prior's kernels)")
     if cfg.model.kernel_size < 0 or (cfg.model.kernel_size and cfg.model.kernel_size % 2 == 0):

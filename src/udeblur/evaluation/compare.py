@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from ..config import ConfigError, ExperimentConfig, load_config
+from ..config import ConfigError, ExperimentConfig, config_from_dict, load_config
 from .variants import KINDS, Variant, get_variant
 
 __all__ = ["CompareConfig", "load_compare_config", "run_compare"]
@@ -170,7 +170,8 @@ def train_variant(cfg: CompareConfig, variant: Variant, run_dir: Path, data_root
     ckpt = run_dir / "checkpoints" / "last.pt"
     resume = ckpt.exists()
     if resume:
-        saved = load_checkpoint(ckpt)["config"]
+        # through config_from_dict, so a checkpoint saved before a setting existed compares with its default
+        saved = config_from_dict(load_checkpoint(ckpt)["config"]).to_dict()
         want = exp.to_dict()
         for section in ("model", "loss"):
             if saved.get(section) != want[section]:

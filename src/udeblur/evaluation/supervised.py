@@ -1,7 +1,8 @@
 """Supervised reference: the SAME deblurring path (E_B^c, shared block, E^b, G_S) trained on PAIRED crops.
 
-This is the ceiling an unpaired method chases (the paper compares with supervised networks). It uses the same
-networks, step budget, batch size, crop size, Adam settings and learning-rate schedule as the unpaired run
+This is the reference an unpaired method is held to (the paper compares with supervised networks); it is not an
+upper bound (the MSE-only variant gains more PSNR than the L1 + perceptual one, docs/model_card_text.md). It uses
+the same networks, step budget, batch size, crop size, Adam settings and learning-rate schedule as the unpaired run
 it is compared with, and exports the same ``deblur.safetensors`` so :class:`~udeblur.inference.Deblurrer` and
 ``udeblur eval --model`` load it unchanged.
 

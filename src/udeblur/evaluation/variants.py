@@ -53,10 +53,12 @@ BUILTIN_VARIANTS: dict[str, Variant] = {
             "CycleGAN",
             "same building blocks; no blur encoder, no shared content layer, only adversarial + cycle losses",
         ),
-        Variant("supervised", "supervised", (), "supervised (paired, L1+perceptual)",
-                "the same deblurring path trained on paired crops: the ceiling an unpaired method chases"),
+        # the norm is pinned: the supervised trainer's pixel term follows loss.prior_cycle_norm, which a compare
+        # config's shared overrides might set for its unpaired variants
+        Variant("supervised", "supervised", ("loss.prior_cycle_norm=l1",), "supervised (paired, L1+perceptual)",
+                "the same deblurring path trained on paired crops: the reference an unpaired method is held to"),
         Variant("supervised_l2", "supervised", ("loss.prior_cycle_norm=l2", "loss.perceptual=0"),
-                "supervised (paired, L2)", "the same, trained for PSNR alone: mean squared error, no perceptual term"),
+                "supervised (paired, MSE)", "the same, PSNR-oriented: mean squared error alone, no perceptual term"),
         Variant("no_kl", "unpaired", ("loss.kl=0",), "ours w/o KL loss"),
         Variant("no_perceptual", "unpaired", ("loss.perceptual=0",), "ours w/o perceptual loss"),
         Variant("no_blur_encoder", "unpaired", ("model.blur_encoder=false", *_NO_BLUR_CODE),
