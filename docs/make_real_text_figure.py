@@ -34,7 +34,6 @@ def main() -> None:
 
     from udeblur.data.blur import camera_shake_kernel, convolve
     from udeblur.imageio import save_png
-    from udeblur.inference import Deblurrer
     from udeblur.inference.pretrained import BUNDLED, DEFAULT, resolve_model
     from udeblur.metrics.image_quality import psnr, ssim
     from udeblur.visualize import image_grid
@@ -42,8 +41,7 @@ def main() -> None:
     model = resolve_model(args.model, args.tone_anchor)  # the same choice of file and anchor as `udeblur deblur`
     if model is None:
         raise SystemExit(f"the bundled model {BUNDLED[DEFAULT].filename} is not installed; pass --model")
-    deb = Deblurrer.from_checkpoint(model.path, device="cpu", expected_sha256=model.sha256,
-                                    tone_anchor=model.tone_anchor)
+    deb = model.deblurrer(device="cpu")
     ocr = None
     if not args.no_ocr:
         from udeblur.metrics.ocr import character_accuracy, ocr_text

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import TONE_ANCHOR_HELP
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -32,9 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "native bf16)")
     p.add_argument("--io-workers", type=int, default=2, metavar="N",
                    help="threads reading and writing files while the network runs")
-    p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA",
-                   help="keep the input's tone at scales above SIGMA px (blur keeps local means; 0: off); "
-                   "default: the model's own, 16 for the bundled text model, 0 for a --model file")
+    p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA", help=TONE_ANCHOR_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -54,15 +54,13 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve_model(args.model, args.tone_anchor)
     if resolved is None:
         return _fail(NO_MODEL)
-    model, sha256, tone_anchor = resolved
 
-    from ..inference.deblurrer import DeblurBatchError, Deblurrer
+    from ..inference.deblurrer import DeblurBatchError
 
     try:
-        deblurrer = Deblurrer.from_checkpoint(
-            model, expected_sha256=sha256, device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm,
-            batch=args.batch, precision=args.precision, io_workers=args.io_workers,
-            tone_anchor=tone_anchor,
+        deblurrer = resolved.deblurrer(
+            device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm, batch=args.batch,
+            precision=args.precision, io_workers=args.io_workers,
         )
     except ValueError as exc:  # CheckpointError (names the file), bad device / tile / overlap
         return _fail(str(exc))

@@ -37,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from ..data.builtin import resolve_data_root
     from ..evaluation.paired import paired_gain
     from ..imageio import list_images, load_pixels
-    from ..inference.deblurrer import Deblurrer
     from ..metrics.image_quality import evaluate_pairs
     from ..report import write_html
     from ..training.trainer import EXPORT_NAME, Trainer
@@ -60,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(run_dir)  # the demo's own scratch run: a second `udeblur demo` starts afresh
         trainer = Trainer(cfg, run_dir, resume=args.resume, progress=progress, data_root=root)
         trainer.fit(time_limit=args.minutes * 60)
-        model_path, sha256, tone_anchor = out / "run" / EXPORT_NAME, None, 0.0
+        from ..inference.pretrained import ResolvedModel
+
+        model = ResolvedModel(out / "run" / EXPORT_NAME, None, 0.0)
         label = f"udeblur ({cfg.name}, fresh, step {trainer.step})"
     else:
         from ..inference.pretrained import NO_MODEL, resolve_model
@@ -69,15 +70,14 @@ def run(args: argparse.Namespace) -> int:
         if bundled is None:
             print(f"udeblur demo: error: {NO_MODEL}; or run `udeblur demo --train`", file=sys.stderr)
             return 2
-        model_path, sha256, tone_anchor = bundled
-        print(f"2/4 using the bundled model {model_path.name} (udeblur demo --train trains a fresh one)")
+        model = bundled
+        print(f"2/4 using the bundled model {model.path.name} (udeblur demo --train trains a fresh one)")
         label = "udeblur (bundled model)"
     shutil.rmtree(out / "deblurred", ignore_errors=True)
 
     print("3/4 deblurring the held-back test set")
     test_blurred = sorted(list_images(root / "test" / "blurred"))
-    deblurrer = Deblurrer.from_checkpoint(model_path, expected_sha256=sha256, device=cfg.train.device,
-                                          tone_anchor=tone_anchor)
+    deblurrer = model.deblurrer(device=cfg.train.device)
     outputs = deblurrer.deblur_paths(test_blurred, out / "deblurred", progress=progress)
     sharp = [root / "test" / "sharp" / p.name for p in test_blurred]
 
@@ -125,5 +125,5 @@ def run(args: argparse.Namespace) -> int:
     gain = paired_gain([r["psnr"] for r in after], [r["psnr"] for r in before])
     print(f"PSNR gain image by image: {gain['mean']:+.2f} dB (95% interval {gain['low']:+.2f} to {gain['high']:+.2f}), "
           f"better on {gain['better']} of {gain['n']} crops")
-    print(f"\nreport: {page.resolve()}\nmodel:  {model_path}\ntook {time.perf_counter() - t0:.0f} s")
+    print(f"\nreport: {page.resolve()}\nmodel:  {model.path}\ntook {time.perf_counter() - t0:.0f} s")
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import TONE_ANCHOR_HELP
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -22,16 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-megapixels", type=float, default=40.0, help="largest accepted image [40]")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=int, default=1024, metavar="N", help="tile size for large images [1024]")
-    p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA",
-                   help="keep the input's tone at scales above SIGMA px (blur keeps local means; 0: off); "
-                   "default: the model's own, 16 for the bundled text model, 0 for a --model file")
+    p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA", help=TONE_ANCHOR_HELP)
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.deblurrer import Deblurrer
     from ..inference.pretrained import NO_MODEL, resolve_model
     from ..web import DeblurService, make_server
 
@@ -39,11 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if resolved is None:
         print(f"udeblur serve: error: {NO_MODEL}", file=sys.stderr)
         return 2
-    model, sha256, tone_anchor = resolved
+    model = resolved.path
     try:
-        deblurrer = Deblurrer.from_checkpoint(
-            model, expected_sha256=sha256, device=args.device, tile=args.tile, tone_anchor=tone_anchor
-        )
+        deblurrer = resolved.deblurrer(device=args.device, tile=args.tile)
     except ValueError as exc:
         print(f"udeblur serve: error: {exc}", file=sys.stderr)
         return 2

@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..config import ExperimentConfig, config_from_dict
 from ..data.blur import BlurConfig, degrade_with_kernel, sample_kernel
 from ..data.datasets import pad_to, resize_shorter, to_tensor
 from ..imageio import list_images, load_pixels
+from ..losses.regularizers import pixel_loss
 from ..model import Translator
 from ..training.checkpoint import export_deblur_net, load_checkpoint, save_checkpoint
 from ..training.run_logger import RunLogger
@@ -167,7 +167,7 @@ class SupervisedTrainer:
         self.net.train()
         out = self.net(b)
         norm = self.cfg.loss.prior_cycle_norm
-        pixel = F.mse_loss(out, s) if norm == "l2" else F.l1_loss(out, s)
+        pixel = pixel_loss(norm)(out, s)
         loss = PIXEL_WEIGHT * pixel
         logs = {"lr": lr, norm: float(pixel.detach())}
         if self._perceptual is not None:

@@ -67,6 +67,13 @@ class ResolvedModel(NamedTuple):
     sha256: str | None  # checked on load; None: a user's file (its ``.sha256`` sidecar, if any, is checked)
     tone_anchor: float  # for Deblurrer(tone_anchor=...)
 
+    def deblurrer(self, **options: Any):
+        """The ``Deblurrer`` for this model: its SHA-256 checked and its tone anchor set; ``options`` go to it."""
+        from .deblurrer import Deblurrer
+
+        return Deblurrer.from_checkpoint(self.path, expected_sha256=self.sha256, tone_anchor=self.tone_anchor,
+                                         **options)
+
 
 def resolve_model(path: str | os.PathLike | None, tone_anchor: float | None = None) -> ResolvedModel | None:
     """What the commands load: ``path`` or, without one, the bundled default with its SHA-256; None when neither

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -23,3 +25,9 @@ def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def l2_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error (the prior cycle with ``loss.prior_cycle_norm: l2``)."""
     return (x.float() - y.float()).pow(2).mean()
+
+
+def pixel_loss(norm: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The paired pixel term for ``loss.prior_cycle_norm`` ("l1" or "l2"): the prior cycle and the supervised
+    reference both use it."""
+    return {"l1": l1_loss, "l2": l2_loss}[norm]

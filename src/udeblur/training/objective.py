@@ -24,7 +24,7 @@ from ..archs.blur_encoder import apply_kernel
 from ..archs.noise import noise_like
 from ..config import LossConfig
 from ..losses.adversarial import discriminator_loss, generator_loss
-from ..losses.regularizers import kl_loss, l1_loss, l2_loss
+from ..losses.regularizers import kl_loss, l1_loss, pixel_loss
 from ..model import Discriminators, Translator
 from .kernel_prior import blur_with_prior
 
@@ -118,8 +118,7 @@ def generator_objective(
             # the sharp cycle with a known blur: deblurring trained on the sharp set blurred by the prior
             z_p = translator.sample_blur_code(mu_p, logvar_p)
             s_p = translator.gen.to_sharp(translator.content.encode_blurred(noisy), z_p, noisy)
-            pixel_loss = l2_loss if w.prior_cycle_norm == "l2" else l1_loss
-            terms["prior_cycle"] = w.prior_cycle * pixel_loss(s_p, s)
+            terms["prior_cycle"] = w.prior_cycle * pixel_loss(w.prior_cycle_norm)(s_p, s)
             images["s_prior"] = s_p
     if w.random_z_adv > 0:
         assert discs.sharp_random is not None and discs.blurred_random is not None
