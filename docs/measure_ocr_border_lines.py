@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
+from udeblur.evaluation.evaluate import read_text_records
 from udeblur.evaluation.paired import paired_gain
 from udeblur.metrics.ocr import character_accuracy
 
@@ -45,14 +45,9 @@ def main() -> None:
     ap.add_argument("data", type=Path, help="data root whose test/text.jsonl holds the truth")
     ap.add_argument("evals", type=Path, nargs="+", help="folders written by udeblur eval --ocr")
     args = ap.parse_args()
-    jsonl = args.data / "test" / "text.jsonl"
-    if not jsonl.exists():
-        raise SystemExit(f"{jsonl}: not found (DATA must be a text data root with test/text.jsonl)")
-    truth = {}
-    for line in jsonl.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            truth[Path(rec["file"]).with_suffix("").as_posix()] = rec["text"]
+    truth = {name: rec["text"] for name, rec in read_text_records(args.data / "test").items()}
+    if not truth:
+        raise SystemExit(f"{args.data / 'test' / 'text.jsonl'}: not found or empty (DATA: a text data root)")
     for folder in args.evals:
         scores: dict[str, dict[str, tuple[float, float]]] = {}
         with open(folder / "per_image.csv", newline="", encoding="utf-8") as f:

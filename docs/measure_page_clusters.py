@@ -14,26 +14,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from udeblur.evaluation.evaluate import read_text_records
+from udeblur.evaluation.paired import paired_gain
+
 METRICS = ("psnr", "ssim", "ocr_char_acc")
-
-
-def page_bootstrap(gains: dict[tuple, list[float]], resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of the mean gain over all crops when whole pages are drawn with replacement."""
-    pages = list(gains)
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    for i in range(resamples):
-        drawn = rng.integers(0, len(pages), len(pages))
-        means[i] = np.concatenate([gains[pages[j]] for j in drawn]).mean()
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def main() -> None:
@@ -42,11 +32,9 @@ def main() -> None:
     ap.add_argument("eval_dir", type=Path, help="a folder written by udeblur eval (with -b blurred)")
     ap.add_argument("method", help="the method's name in that evaluation")
     args = ap.parse_args()
-    page = {}
-    for line in (args.data / "test" / "text.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            page[Path(rec["file"]).with_suffix("").as_posix()] = (rec["font"], rec["text_height"])
+    page = {name: (rec["font"], rec["text_height"]) for name, rec in read_text_records(args.data / "test").items()}
+    if not page:
+        raise SystemExit(f"{args.data / 'test' / 'text.jsonl'}: not found or empty (DATA: a text data root)")
     rows: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
     with open(args.eval_dir / "per_image.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -56,21 +44,21 @@ def main() -> None:
             raise SystemExit(f"{args.eval_dir}: no rows for {needed!r} (methods: {', '.join(sorted(rows))})")
     print(f"{args.method}: {len(set(page[i] for i in rows[args.method]))} pages, {len(rows[args.method])} crops")
     for metric in METRICS:
-        gains: dict[tuple, list[float]] = defaultdict(list)
-        for image, row in rows[args.method].items():
-            ref = rows["blurred"].get(image, {})
-            if row.get(metric) and ref.get(metric):
-                diff = float(row[metric]) - float(ref[metric])
-                if math.isfinite(diff):
-                    gains[page[image]].append(diff)
-        if not gains:
+        pairs = [(float(row[metric]), float(rows["blurred"][image][metric]), page[image])
+                 for image, row in rows[args.method].items()
+                 if row.get(metric) and rows["blurred"].get(image, {}).get(metric)]
+        if not pairs:
             continue
-        low, high = page_bootstrap(gains)
-        mean = float(np.concatenate(list(gains.values())).mean())
-        per_page = [float(np.mean(v)) for v in gains.values()]
-        better, worse = sum(v > 0 for v in per_page), sum(v < 0 for v in per_page)
-        print(f"  {metric:13s} {mean:+.3f} [{low:+.3f}, {high:+.3f}], pages better/worse {better}/{worse}")
-
+        values, reference, pages = zip(*pairs, strict=True)
+        gain = paired_gain(values, reference, groups=pages)
+        per_page: dict[tuple, list[float]] = defaultdict(list)
+        for a, b, p in pairs:
+            if math.isfinite(a - b):
+                per_page[p].append(a - b)
+        means = [float(np.mean(v)) for v in per_page.values()]
+        better, worse = sum(m > 0 for m in means), sum(m < 0 for m in means)
+        print(f"  {metric:13s} {gain['mean']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}], "
+              f"pages better/worse {better}/{worse}")
 
 if __name__ == "__main__":
     main()

@@ -234,3 +234,33 @@ def test_gains_over_reference_pairs_rows_by_image():
     gains = gains_over_reference(rows, {"psnr": True})
     assert set(gains) == {"ours"} and gains["ours"]["psnr"]["n"] == 3 and gains["ours"]["psnr"]["mean"] == 1.0
     assert gains_over_reference([r for r in rows if r["method"] != "blurred"], {"psnr": True}) == {}
+
+
+def test_paired_gain_with_groups_resamples_whole_groups():
+    from udeblur.evaluation.paired import paired_gain
+
+    # two pages of 16 crops: one page gains 1.0 on every crop, the other loses 0.9. Crop by crop the gain looks
+    # clear; with only two independent pages it cannot be.
+    values = [1.0] * 16 + [-0.9] * 16
+    reference = [0.0] * 32
+    pages = ["a"] * 16 + ["b"] * 16
+    by_crop = paired_gain(values, reference)
+    by_page = paired_gain(values, reference, groups=pages)
+    assert by_page["mean"] == by_crop["mean"]
+    assert by_page["groups"] == 2 and "groups" not in by_crop
+    assert by_crop["low"] < 0.05 < by_crop["high"] < 0.6
+    assert by_page["low"] == -0.9 and by_page["high"] == 1.0  # all of one page, or all of the other, is drawn
+    # non-finite pairs leave their group; a label per value is required
+    assert paired_gain([1.0, float("nan")], [0.0, 0.0], groups=["a", "b"])["groups"] == 1
+    with pytest.raises(ValueError, match="group labels"):
+        paired_gain([1.0, 2.0], [0.0, 0.0], groups=["a"])
+
+
+def test_read_text_records_keys_by_name_without_suffix(tmp_path):
+    from udeblur.evaluation.evaluate import read_text_records
+
+    assert read_text_records(tmp_path) == {}
+    (tmp_path / "text.jsonl").write_text('{"file": "000001.png", "text": "ab", "font": "F", "text_height": 9}\n\n',
+                                         encoding="utf-8")
+    assert read_text_records(tmp_path) == {"000001": {"file": "000001.png", "text": "ab", "font": "F",
+                                                      "text_height": 9}}

@@ -35,7 +35,7 @@ from ..imageio import list_images, load_pixels
 from .baselines import Method, TestItem
 from .paired import clearly_better, gains_over_reference
 
-__all__ = ["EvalResult", "MethodSpec", "evaluate", "load_test_items", "METRICS"]
+__all__ = ["EvalResult", "MethodSpec", "evaluate", "load_test_items", "read_text_records", "METRICS"]
 
 # metric -> (label, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -72,6 +72,22 @@ class EvalResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
+def read_text_records(test_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """``<test_dir>/text.jsonl`` by image name without suffix (the names of ``per_image.csv``); {} without one.
+
+    The built-in text domain writes ``file``, ``text`` (the visible truth), ``lines``, ``font`` and ``text_height``.
+    """
+    jsonl = Path(test_dir) / "text.jsonl"
+    if not jsonl.exists():
+        return {}
+    records = {}
+    for line in jsonl.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            records[Path(rec["file"]).with_suffix("").as_posix()] = rec
+    return records
+
+
 def load_test_items(data: str | os.PathLike, limit: int | None = None, channels: int = 3) -> list[TestItem]:
     """Paired test images of a data root or test folder, with true kernels/text where the data has them.
 
@@ -83,13 +99,7 @@ def load_test_items(data: str | os.PathLike, limit: int | None = None, channels:
     sharp_dir, blurred_dir = find_test_folders(data)
     ds = PairedDataset((sharp_dir, blurred_dir), channels=channels)
     test_dir = sharp_dir.parent
-    texts: dict[str, str] = {}
-    jsonl = test_dir / "text.jsonl"
-    if jsonl.exists():
-        for line in jsonl.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                texts[Path(rec["file"]).with_suffix("").as_posix()] = rec.get("text", "")
+    texts = {name: rec.get("text", "") for name, rec in read_text_records(test_dir).items()}
     names = ds.names if limit is None else ds.names[: max(0, int(limit))]
     items = []
     for name, (sp, bp) in zip(names, ds.pairs, strict=False):
