@@ -16,7 +16,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-PRESETS = ("paper", "small", "tiny", "text")
+PRESETS = ("paper", "small", "tiny", "text", "text_nafnet")
 
 
 class ConfigError(ValueError):
@@ -27,6 +27,7 @@ class ConfigError(ValueError):
 class ModelConfig:
     """Sizes of the networks. Defaults are the authors' (DRIT-based) code at 128x128."""
 
+    generator: str = "drit"  # content encoders + generators by type (archs/registry.py): "drit" or "nafnet"
     channels: int = 3  # image channels (3 RGB, 1 grayscale domains)
     width: int = 64  # first conv width; content code has 4*width channels
     content_res_blocks: int = 3  # private residual blocks per content encoder (plus ONE shared block)
@@ -91,6 +92,9 @@ class DataConfig:
     num_workers: int = 0
     builtin_count: int = 2000  # crops per training set when the built-in text domain is generated
     builtin_test_count: int = 64
+    # look of the built-in text pages: "plain" (dark ink on light paper) or "documents" (coloured and grey paper,
+    # light-on-dark print, strong shading and vignetting, JPEG and shot noise on the blurred set)
+    builtin_appearance: str = "plain"
 
 
 @dataclass
@@ -104,6 +108,9 @@ class TrainConfig:
     lr_decay_start: float = 0.5  # fraction of total_steps trained at constant lr
     lr_final_ratio: float = 0.01  # lr at the last step relative to the initial one
     g_every: int = 2  # encoders/generators step every g_every iterations; discriminators every one
+    # > 0: the unpaired terms (adversarial, cycle, self-reconstruction, KL, re-blur) use only the first
+    # unpaired_batch images of each batch, the blur prior's terms all batch_size sharp crops (0: all for both)
+    unpaired_batch: int = 0
     grad_clip: float = 0.0  # clip total grad norm per optimizer group (0: off, only the NaN guard)
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
@@ -113,6 +120,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
+    snapshot_every: int = 0  # > 0: also keep the deblurring export of every such step in snapshots/ (for curves)
     tensorboard: bool = True
 
 
@@ -194,10 +202,17 @@ def validate(cfg: ExperimentConfig) -> None:
         "loss.prior_cycle_norm": (cfg.loss.prior_cycle_norm, ("l1", "l2")),
         "train.lr_decay": (cfg.train.lr_decay, ("exponential", "linear", "none")),
         "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
+        "data.builtin_appearance": (cfg.data.builtin_appearance, ("plain", "documents")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {allowed}")
+    from .archs.registry import generator_types
+
+    if cfg.model.generator not in generator_types():
+        raise ConfigError(f"model.generator: {cfg.model.generator!r} is not one of {generator_types()}")
+    if cfg.model.generator != "drit" and cfg.model.source_skips:
+        raise ConfigError("model.source_skips is a switch of the drit generator; the U-Net generators have skips")
     if cfg.model.channels not in (1, 3):
         raise ConfigError(f"model.channels: {cfg.model.channels} (must be 1 or 3)")
     if cfg.data.crop_size % 4:
@@ -218,6 +233,8 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"train.lr_final_ratio must be in (0, 1], got {cfg.train.lr_final_ratio}")
     if not 0.0 <= cfg.train.lr_decay_start <= 1.0:
         raise ConfigError("train.lr_decay_start must be a fraction in [0, 1]")
+    if not 0 <= cfg.train.unpaired_batch <= cfg.train.batch_size:
+        raise ConfigError(f"train.unpaired_batch: {cfg.train.unpaired_batch} must be in [0, train.batch_size]")
     if cfg.train.g_every < 1 or cfg.train.total_steps < 1 or cfg.train.batch_size < 1:
         raise ConfigError("train.g_every, train.total_steps and train.batch_size must be >= 1")
     if not cfg.model.blur_encoder:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .archs.blocks import ResBlock, init_weights
+from .archs.blocks import init_weights
 from .archs.blur_encoder import BlurEncoder, apply_kernel, reparameterize
-from .archs.content_encoder import ContentEncoders, DomainContentEncoder
 from .archs.discriminator import MultiScaleDiscriminator
-from .archs.generator import GeneratorBranch, Generators
+from .archs.registry import build_generator
 from .config import ModelConfig
 
 
@@ -24,16 +23,17 @@ class DeblurNet(nn.Module):
     """The deblurring path s_b = G_S(E_B^c(b), mu(b)): what inference and the exported file need.
 
     Built either fresh from a config (to load an exported file) or around a Translator's own modules
-    (``Translator.deblur_net``), in which case it shares their parameters.
+    (``Translator.deblur_net``), in which case it shares their parameters. Works on any size: the input is padded
+    by reflection to ``size_multiple`` (and ``min_size``) and the output cropped back.
     """
 
     def __init__(
         self,
-        content_blurred: DomainContentEncoder,
-        content_shared: ResBlock,
+        content_blurred: nn.Module,
+        content_shared: nn.Module,
         blur: BlurEncoder | None,
-        gen_shared: ResBlock,
-        gen_sharp: GeneratorBranch,
+        gen_shared: nn.Module,
+        gen_sharp: nn.Module,
     ):
         super().__init__()
         self.content_blurred = content_blurred
@@ -46,21 +46,34 @@ class DeblurNet(nn.Module):
     def from_config(cls, cfg: ModelConfig) -> DeblurNet:
         return Translator(cfg).deblur_net()
 
-    #: total downsampling of the content path; inputs are padded to a multiple of this
-    size_multiple = 4
+    @property
+    def size_multiple(self) -> int:
+        """Total downsampling of the content path; inputs are padded to a multiple of this."""
+        return int(getattr(self.content_blurred, "size_multiple", 4))
 
     @property
     def min_size(self) -> int:
         """Smallest height/width the networks accept (InstanceNorm needs a 2x2 content code; the blur
-        encoder halves the size 1 + blocks times). The Deblurrer pads smaller images up to it."""
-        return max(8, 2 ** (self.blur.blocks + 1)) if self.blur is not None else 8
+        encoder halves the size 1 + blocks times); a multiple of ``size_multiple``. Smaller inputs are padded."""
+        smallest = max(8, 2 ** (self.blur.blocks + 1)) if self.blur is not None else 8
+        m = self.size_multiple
+        return -(-smallest // m) * m
+
+    def padded_size(self, n: int) -> int:
+        """The side the networks run at for an image side of ``n`` px."""
+        m = self.size_multiple
+        return max(self.min_size, -(-n // m) * m)
 
     def forward(self, b: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        """Deblur N x C x H x W images in [-1, 1]; H and W must be multiples of 4 (Deblurrer pads)."""
+        """Deblur N x C x H x W images in [-1, 1] of any size (padded by reflection here, cropped back)."""
+        h, w = b.shape[-2:]
+        hp, wp = self.padded_size(h), self.padded_size(w)
+        x = pad_reflect(b, hp, wp) if (hp, wp) != (h, w) else b
         if z is None:
-            z = self.blur_code(b)
-        c = self.content_shared(self.content_blurred(b))
-        return self.gen_sharp(self.gen_shared(c), z, b)
+            z = self.blur_code(x)
+        c = self.content_shared(self.content_blurred(x))
+        out = self.gen_sharp(self.gen_shared(c), z, x)
+        return out if (hp, wp) == (h, w) else out[..., :h, :w]
 
     def blur_code(self, b: torch.Tensor) -> torch.Tensor:
         if self.blur is None:  # ablation without a blur encoder: the generators always get z = 0
@@ -74,24 +87,18 @@ class Translator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.content = ContentEncoders(
-            cfg.channels, cfg.width, cfg.content_res_blocks, cfg.content_noise, share=cfg.shared_content
-        )
+        content, gen = build_generator(cfg)  # model.generator names the pair (archs/registry.py)
+        self.content = content
         self.blur = (
             BlurEncoder(cfg.channels, cfg.width, cfg.blur_latent, cfg.blur_blocks, cfg.kernel_size)
             if cfg.blur_encoder
             else None
         )
-        self.gen = Generators(
-            self.content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks, cfg.global_skip,
-            cfg.source_skips,
-        )
-        init_weights(self, cfg.init_std)
-        for branch in (self.gen.sharp, self.gen.blurred):
-            branch.reset_source_stems()
-            if cfg.global_skip:  # start as the identity: output conv at zero
-                nn.init.zeros_(branch.to_image.weight)
-                nn.init.zeros_(branch.to_image.bias)
+        self.gen = gen
+        init_weights(self, cfg.init_std)  # the authors' N(0, std); a generator type may re-init its own layers
+        for part in (self.content, self.gen):
+            if hasattr(part, "reset_parameters"):
+                part.reset_parameters()
 
     def deblur_net(self) -> DeblurNet:
         return DeblurNet(self.content.blurred, self.content.blurred_last, self.blur, self.gen.shared, self.gen.sharp)
@@ -199,6 +206,26 @@ class Discriminators(nn.Module):
         self.blurred = make()
         self.sharp_random = make() if random_z else None
         self.blurred_random = make() if random_z else None
+
+
+def pad_reflect(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pad N x C x H x W at the bottom/right to height x width by reflection (repeated for large pads,
+    replication for a 1-px side)."""
+    return _pad_axis(_pad_axis(x, height - x.shape[2], 2), width - x.shape[3], 3)
+
+
+def _pad_axis(x: torch.Tensor, extra: int, dim: int) -> torch.Tensor:
+    # torch's reflect pad needs pad < size, so large pads are done in steps; a 1-px side can only be replicated
+    while extra > 0:
+        size = x.shape[dim]
+        if size == 1:
+            pad = (0, 0, 0, extra) if dim == 2 else (0, extra, 0, 0)
+            return torch.nn.functional.pad(x, pad, mode="replicate")
+        step = min(extra, size - 1)
+        pad = (0, 0, 0, step) if dim == 2 else (0, step, 0, 0)
+        x = torch.nn.functional.pad(x, pad, mode="reflect")
+        extra -= step
+    return x
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -50,7 +50,6 @@ class GeneratorBranch(nn.Module):
         self.ups = nn.ModuleList(ups)
         self.fuse = conv_block(ch + full_ch, ch, 3, 1, 1, act=nn.ReLU()) if source_skips else None
         self.to_image = nn.Conv2d(ch + latent, channels, 1)
-        self._zero_init_output = global_skip  # applied after the model-wide N(0, 0.02) init (see Generators)
 
     def reset_source_stems(self) -> None:
         """He init for the skip stems and fusion conv: at N(0, 0.02) their features would start ~10x too small."""
@@ -99,6 +98,15 @@ class Generators(nn.Module):
         self.shared = ResBlock(content_ch)
         self.sharp = GeneratorBranch(content_ch, latent, channels, res_blocks, global_skip, source_skips)
         self.blurred = GeneratorBranch(content_ch, latent, channels, res_blocks, global_skip, source_skips)
+
+    def reset_parameters(self) -> None:
+        """After the model-wide N(0, std) init: He init for the source stems and, with the global skip, a zero
+        output conv (each branch starts as the identity)."""
+        for branch in (self.sharp, self.blurred):
+            branch.reset_source_stems()
+            if branch.global_skip:
+                nn.init.zeros_(branch.to_image.weight)
+                nn.init.zeros_(branch.to_image.bias)
 
     def to_sharp(self, c: torch.Tensor, z: torch.Tensor, src: torch.Tensor | None = None) -> torch.Tensor:
         """G_S. ``src`` is the image whose content ``c`` is (used only with the global skip)."""

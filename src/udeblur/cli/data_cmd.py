@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=int, choices=[1, 3], default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--appearance", choices=["plain", "documents"], default="plain",
+                   help="plain: dark ink on light paper; documents: also coloured/grey paper, light-on-dark print, "
+                        "shading, vignetting, JPEG and shot noise [plain]")
     p.set_defaults(run=run_synth)
 
     p = sub.add_parser("blur", help="synthesise realistic blur (camera shake, defocus, noise) on a folder")
@@ -40,10 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..data.text import TextDomainConfig, make_text_domain
+    from ..data.text import TextDomainConfig, documents_blur, make_text_domain
 
+    extra = {"appearance": "documents", "blur": documents_blur()} if args.appearance == "documents" else {}
     cfg = TextDomainConfig(size=args.size, train_count=args.train_count, test_count=args.test_count,
-                           channels=args.channels, seed=args.seed)
+                           channels=args.channels, seed=args.seed, **extra)
     out = make_text_domain(Path(args.out), cfg, workers=args.workers)
     print(f"text domain: {out}")
     return 0

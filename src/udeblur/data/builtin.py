@@ -16,13 +16,15 @@ def cache_dir() -> Path:
 
 
 def builtin_text_config(cfg: ExperimentConfig):
-    from .text import TextDomainConfig
+    from .text import TextDomainConfig, documents_blur
 
+    extra = {"appearance": "documents", "blur": documents_blur()} if cfg.data.builtin_appearance == "documents" else {}
     return TextDomainConfig(
         train_count=cfg.data.builtin_count,
         test_count=cfg.data.builtin_test_count,
         channels=cfg.model.channels,
         seed=cfg.train.seed,
+        **extra,
     )
 
 

@@ -66,6 +66,16 @@ def _text_blur() -> BlurConfig:
     )
 
 
+def documents_blur() -> BlurConfig:
+    """The blur of the ``documents`` appearance: the same kernels, plus shot noise and JPEG, as phone photos have."""
+    cfg = _text_blur()
+    return BlurConfig(kinds=cfg.kinds, max_kernel=cfg.max_kernel, min_kernel=cfg.min_kernel, noise_std=(0.0, 0.03),
+                      poisson_peak=(200.0, 3000.0), jpeg_quality=(70, 95))
+
+
+APPEARANCES = ("plain", "documents")
+
+
 @dataclass
 class TextDomainConfig:
     size: int = 128  # crop side
@@ -78,8 +88,13 @@ class TextDomainConfig:
     line_spacing: tuple[float, float] = (1.0, 1.8)  # baseline distance / text height
     max_rotation: float = 1.5  # degrees; a third of the pages are straight
     system_fonts: bool = True  # also use fonts under /usr/share/fonts (the data then depends on the machine)
+    # "plain": mostly dark ink on light paper, mild shading (the bundled model's data). "documents": also coloured
+    # and grey paper, coloured and light-on-dark print, strong shading and vignetting, as photographed pages have
+    appearance: str = "plain"
 
     def __post_init__(self) -> None:
+        if self.appearance not in APPEARANCES:
+            raise ValueError(f"TextDomainConfig.appearance must be one of {APPEARANCES}, got {self.appearance!r}")
         if isinstance(self.blur, dict):  # read back from meta.json / YAML
             self.blur = BlurConfig(**self.blur)
         self.text_height = (int(self.text_height[0]), int(self.text_height[1]))
@@ -385,6 +400,50 @@ def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(paper, 0, 1), np.clip(ink, 0, 1)
 
 
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    import colorsys
+
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v))
+
+
+def _document_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(paper RGB, ink RGB) of the ``documents`` appearance; ink and paper always differ by >= 0.3 in luma."""
+    luma = np.array([0.299, 0.587, 0.114])
+    r = rng.random()
+    if r < 0.55:  # white or yellowed paper
+        paper, _ = _colours(rng)
+    elif r < 0.72:  # pastel coloured paper, forms, sticky notes
+        paper = _hsv(rng.random(), rng.uniform(0.08, 0.35), rng.uniform(0.75, 0.97))
+    elif r < 0.87:  # grey: recycled paper, newsprint, a dim photograph
+        paper = np.full(3, rng.uniform(0.45, 0.78)) + rng.normal(0, 0.015, 3)
+    else:  # dark or saturated background (menus, signs, slides): light print on it
+        paper = _hsv(rng.random(), rng.uniform(0.0, 0.8), rng.uniform(0.08, 0.5))
+    if float(paper @ luma) < 0.5:
+        ink = _hsv(rng.random(), rng.uniform(0.0, 0.3), rng.uniform(0.85, 1.0))
+    elif rng.random() < 0.25:  # coloured ink
+        ink = _hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.25, 0.65))
+    else:
+        ink = np.full(3, rng.uniform(0.0, 0.3)) + rng.normal(0, 0.01, 3)
+    if abs(float((paper - ink) @ luma)) < 0.3:  # too little contrast to read: fall back to dark ink
+        ink = np.full(3, rng.uniform(0.0, 0.15))
+        paper = np.maximum(paper, float(ink @ luma) + 0.45)
+    return np.clip(paper, 0, 1), np.clip(ink, 0, 1)
+
+
+def _illumination(rng: np.random.Generator, h: int, w: int, appearance: str) -> np.ndarray:
+    """Light falling on the page, x 255: a linear gradient, and for ``documents`` stronger ones and vignetting."""
+    span = 0.12 if appearance == "plain" else 0.3
+    gy, gx = rng.uniform(-span, span, 2)
+    yy = np.arange(h, dtype=np.float32)[:, None] / h - 0.5
+    xx = np.arange(w, dtype=np.float32)[None, :] / w - 0.5
+    illum = 1.0 + gy * yy + gx * xx
+    if appearance == "documents" and rng.random() < 0.4:  # a lens's vignette or a lamp's spot, off-centre
+        cy, cx = rng.uniform(-0.4, 0.4, 2)
+        r2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / 0.5
+        illum = illum * (1.0 - rng.uniform(0.15, 0.55) * np.clip(r2, 0.0, 1.5))
+    return (255.0 * illum).astype(np.float32)
+
+
 def _blur_margin(cfg: TextDomainConfig) -> int:
     k = cfg.blur.max_kernel if cfg.blur.max_kernel % 2 else cfg.blur.max_kernel - 1
     return k // 2 + 1
@@ -498,16 +557,16 @@ def _render_page(rng: np.random.Generator, cfg: TextDomainConfig, stream: int | 
     if angle:
         # Bilinear: bicubic costs twice as much and the difference is invisible at a 1-2 degree turn.
         canvas = np.asarray(Image.fromarray(canvas).rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=0))
-    pixels = _compose(rng, canvas[pad : pad + height, pad : pad + width], cfg.channels)
+    pixels = _compose(rng, canvas[pad : pad + height, pad : pad + width], cfg.channels, cfg.appearance)
     cells = [(margin + r * s, margin + c * s) for r in range(grid) for c in range(grid)]
     return _Page(pixels, lines, cells, s, pad, angle, (cw / 2, ch / 2), spec.name, text_height)
 
 
-def _compose(rng: np.random.Generator, coverage: np.ndarray, channels: int) -> np.ndarray:
+def _compose(rng: np.random.Generator, coverage: np.ndarray, channels: int, appearance: str = "plain") -> np.ndarray:
     """uint8 ink coverage -> a photographed/scanned page (uint8 H x W x C): paper and ink tones, uneven
     light, paper grain. Kept in 8 bits: the blurred crops are made from exactly what a sharp PNG stores."""
     h, w = coverage.shape
-    paper, ink = _colours(rng)
+    paper, ink = _colours(rng) if appearance == "plain" else _document_colours(rng)
     if channels == 1:
         luma = np.array([0.299, 0.587, 0.114])
         paper, ink = np.array([paper @ luma]), np.array([ink @ luma])
@@ -515,9 +574,7 @@ def _compose(rng: np.random.Generator, coverage: np.ndarray, channels: int) -> n
     levels = np.arange(256, dtype=np.float64) / 255.0
     lut = (np.clip(levels * rng.uniform(0.85, 1.1), 0.0, 1.0) ** rng.uniform(0.75, 1.3)).astype(np.float32)
     a = lut[coverage]
-    gy, gx = rng.uniform(-0.12, 0.12, 2)
-    illum = (255.0 * (1.0 + gy * (np.arange(h, dtype=np.float32)[:, None] / h - 0.5)
-                      + gx * (np.arange(w, dtype=np.float32)[None, :] / w - 0.5))).astype(np.float32)
+    illum = _illumination(rng, h, w, appearance)
     grain = rng.standard_normal((h, w), dtype=np.float32) * np.float32(255.0 * rng.uniform(0.0, 0.02))
     if rng.random() < 0.5:  # fibre-like, spatially correlated grain
         grain = 0.5 * (grain + np.roll(grain, 1, axis=int(rng.integers(2))))
@@ -589,7 +646,10 @@ def _chunk_job(job: tuple) -> list[dict]:
 
 
 def _config_json(cfg: TextDomainConfig) -> dict:
-    return json.loads(json.dumps(asdict(cfg)))
+    data = json.loads(json.dumps(asdict(cfg)))
+    if data["appearance"] == "plain":  # domains made before the key existed keep their cache folder and meta
+        del data["appearance"]
+    return data
 
 
 def _meta(cfg: TextDomainConfig) -> dict:

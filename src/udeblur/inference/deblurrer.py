@@ -5,7 +5,7 @@
 
 What happens to an image:
 
-* **Size.** The networks need H and W to be multiples of ``DeblurNet.size_multiple`` (4) and not smaller than the
+* **Size.** The networks need H and W to be multiples of ``DeblurNet.size_multiple`` (4 for DRIT's, 8 for the NAFNet generator) and not smaller than the
   deepest layer can reflect-pad (8 px, or 2^(blur_blocks+1) for the blur encoder: 16 for the paper's model). The
   image is padded at the bottom/right by reflection (repeated reflection, or replication for a 1-px side), run,
   and cropped back. It is never resized, so the output has exactly the input's size.
@@ -17,7 +17,7 @@ What happens to an image:
 * **Determinism.** Eval mode, z_b = mu (never sampled), no content noise. On one device and thread count the
   same input gives bit-identical output.
 * **Tiling.** If H or W exceeds ``tile``, the image is cut into overlapping tiles (``overlap`` px, tile origins
-  aligned to multiples of 4 so the strided layers sample the same pixel grid as a whole-image pass) and the
+  aligned to multiples of the size multiple so the strided layers sample the same pixel grid as a whole-image pass) and the
   outputs are cross-faded with raised-cosine ramps that sum to one, so there are no seams. Network memory is
   bounded by the tile size; only the input/output arrays scale with the image.
 
@@ -73,7 +73,7 @@ from ..archs.blocks import LayerNorm2d
 from ..config import ModelConfig
 from ..device import resolve_device
 from ..imageio import ImageData, ImageReadError, image_from_pil, list_images, read_image, save_png, to_channels, to_pil
-from ..model import DeblurNet
+from ..model import DeblurNet, pad_reflect
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
@@ -95,23 +95,6 @@ class DeblurBatchError(ValueError):
         super().__init__(f"{len(failed)} of {total} image(s) could not be deblurred: {names}")
 
 
-def _pad_axis(x: torch.Tensor, extra: int, dim: int) -> torch.Tensor:
-    """Pad ``extra`` px at the end of ``dim`` (2 = H, 3 = W) by reflection, repeated when the pad exceeds the size.
-
-    torch's reflect pad needs pad < size, so large pads are done in steps; a 1-px side can only be replicated.
-    """
-    while extra > 0:
-        size = x.shape[dim]
-        if size == 1:
-            pad = (0, 0, 0, extra) if dim == 2 else (0, extra, 0, 0)
-            return F.pad(x, pad, mode="replicate")
-        step = min(extra, size - 1)
-        pad = (0, 0, 0, step) if dim == 2 else (0, step, 0, 0)
-        x = F.pad(x, pad, mode="reflect")
-        extra -= step
-    return x
-
-
 class _Span(NamedTuple):
     """One tile along one axis: where it starts, its blend weights, and the part of the axis it owns."""
 
@@ -120,10 +103,10 @@ class _Span(NamedTuple):
     own: tuple[int, int]  # absolute [lo, hi): the tiles' owned parts partition the axis (multiples of 4)
 
 
-def _axis_tiles(length: int, tile: int, overlap: int) -> list[_Span]:
-    """Tile origins along one axis (multiples of 4), each tile's 1-D blend weights and owned interval.
+def _axis_tiles(length: int, tile: int, overlap: int, multiple: int = 4) -> list[_Span]:
+    """Tile origins along one axis (multiples of ``multiple``, the network's size multiple), each tile's 1-D blend weights and owned interval.
 
-    ``length`` and ``tile`` are multiples of 4. Neighbouring tiles overlap by at least ``overlap`` px; within each
+    ``length`` and ``tile`` are multiples of ``multiple``. Neighbouring tiles overlap by at least ``overlap`` px; within each
     overlap they cross-fade with a raised cosine (weights of the pair sum to 1) centred in the overlap, so the
     pixels nearest a tile's border, the ones most affected by its padding, get (almost) no weight. The owned
     intervals split every overlap at its centre; they are what normalisation statistics are gathered from.
@@ -132,10 +115,10 @@ def _axis_tiles(length: int, tile: int, overlap: int) -> list[_Span]:
         return [_Span(0, np.ones(length, dtype=np.float64), (0, length))]
     n = max(2, math.ceil((length - overlap) / (tile - overlap)))
     while True:
-        starts = [4 * round(k * (length - tile) / (n - 1) / 4) for k in range(n)]
+        starts = [multiple * round(k * (length - tile) / (n - 1) / multiple) for k in range(n)]
         if all(starts[k] + tile - starts[k + 1] >= overlap for k in range(n - 1)):
             break
-        n += 1  # rounding to multiples of 4 made one overlap a little short
+        n += 1  # rounding to multiples made one overlap a little short
     steps = [starts[k + 1] - starts[k] for k in range(n - 1)]
     # fade length: the requested overlap, but never so long that a middle tile's two fades would meet
     fade = min([overlap, *steps, *(tile - s for s in steps)])
@@ -150,7 +133,7 @@ def _axis_tiles(length: int, tile: int, overlap: int) -> list[_Span]:
         weights[k] *= 0.5 + 0.5 * np.cos(np.pi * t)
         t = np.clip((pos_n - c0 + 0.5) / max(fade, 1), 0.0, 1.0) if fade else (pos_n >= c0).astype(np.float64)
         weights[k + 1] *= 0.5 - 0.5 * np.cos(np.pi * t)
-        bounds.append(4 * round((lo + hi) / 8))  # a multiple of 4, so it splits the 1/2 and 1/4 scales too
+        bounds.append(multiple * round((lo + hi) / (2 * multiple)))  # splits every downsampled scale too
     bounds.append(length)
     return [_Span(st, w, (bounds[k], bounds[k + 1])) for k, (st, w) in enumerate(zip(starts, weights, strict=True))]
 
@@ -284,9 +267,9 @@ class Deblurrer:
         self.net = net.to(self.device).eval()
         self.model_cfg = model_cfg
         self.channels = model_cfg.channels
-        m = DeblurNet.size_multiple
-        # smaller inputs break the deepest reflection pads; padded up to this (a multiple of 4)
-        self.min_side = -(-net.min_size // m) * m
+        m = net.size_multiple
+        # smaller inputs break the deepest reflection pads; padded up to this (a multiple of m)
+        self.min_side = net.min_size
         tile = int(tile) // m * m
         if tile < max(self.min_side, 16):
             raise ValueError(f"tile must be at least {max(self.min_side, 16)} px for this model, got {tile}")
@@ -510,11 +493,10 @@ class Deblurrer:
     # ------------------------------------------------------------------ the network passes
 
     def _pad(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        return _pad_axis(_pad_axis(x, height - x.shape[2], 2), width - x.shape[3], 3)
+        return pad_reflect(x, height, width)
 
     def _padded_size(self, n: int) -> int:
-        m = DeblurNet.size_multiple
-        return max(self.min_side, -(-n // m) * m)
+        return self.net.padded_size(n)
 
     def _blur_code(self, x: torch.Tensor) -> torch.Tensor:
         """mu of the whole (padded) image: one pass, or the area-weighted mean over non-overlapping tiles."""
@@ -545,8 +527,8 @@ class Deblurrer:
         if n != 1:
             raise ValueError("tiled images are deblurred one at a time")
         z = self._blur_code(xp)
-        rows = _axis_tiles(hp, self.tile, self.overlap)
-        cols = _axis_tiles(wp, self.tile, self.overlap)
+        rows = _axis_tiles(hp, self.tile, self.overlap, self.net.size_multiple)
+        cols = _axis_tiles(wp, self.tile, self.overlap, self.net.size_multiple)
         th, tw = min(hp, self.tile), min(wp, self.tile)
         jobs = [(r, q) for r in rows for q in cols]
         chunks = [jobs[i : i + self.batch] for i in range(0, len(jobs), self.batch)]

@@ -75,11 +75,13 @@ def generator_objective(
     w: LossConfig,
     perceptual: PerceptualFn | None = None,
     prior: tuple[torch.Tensor, torch.Tensor] | None = None,
+    prior_sharp: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Weighted encoder/generator loss terms, and the cycle images (for sample grids).
 
     ``prior``: (kernels N x K x K, noise std N) drawn from the blur prior, needed when loss.kernel_prior or
-    loss.prior_cycle is on.
+    loss.prior_cycle is on; they blur ``prior_sharp`` (default ``s``), which may be a larger batch of sharp crops
+    than the unpaired terms use (``train.unpaired_batch``).
     """
     terms: dict[str, torch.Tensor] = {}
     images: dict[str, torch.Tensor] = {}
@@ -109,6 +111,7 @@ def generator_objective(
     if w.kernel_prior > 0 or w.prior_cycle > 0:
         if prior is None:
             raise ValueError("loss.kernel_prior / loss.prior_cycle need kernels drawn from the blur prior")
+        s = s if prior_sharp is None else prior_sharp
         clean, noisy = blur_with_prior(s, *prior)
         mu_p, logvar_p, kernel_p = translator.encode_blur_and_kernel(noisy)
         if w.kernel_prior > 0:

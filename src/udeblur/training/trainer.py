@@ -52,7 +52,8 @@ CHECKPOINT_NAME = "checkpoints/last.pt"
 EXPORT_NAME = "deblur.safetensors"
 # settings that may differ when a run is resumed; everything else comes from the checkpoint
 RESUMABLE_OVERRIDES = {
-    "train": ("total_steps", "log_every", "sample_every", "checkpoint_every", "device", "tensorboard", "amp",
+    "train": ("total_steps", "log_every", "sample_every", "checkpoint_every", "snapshot_every", "device", "tensorboard",
+              "amp",
               "channels_last", "compile"),
     "data": ("num_workers",),
 }
@@ -134,6 +135,9 @@ class Trainer:
                 f"train.batch_size={t.batch_size} is the global batch and must be divisible by the world size "
                 f"{self.dist.world_size} (each process takes batch_size / world_size samples)"
             )
+        if t.unpaired_batch % self.dist.world_size:
+            raise ConfigError(f"train.unpaired_batch={t.unpaired_batch} must be divisible by the world size "
+                              f"{self.dist.world_size}")
         if t.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError(f"train.amp=fp16 needs a CUDA device (gradient scaling), not {self.device}; "
                               "use train.amp=bf16 on the CPU")
@@ -313,6 +317,13 @@ class Trainer:
             self.translator.deblur_net(), self.cfg.model, self.run_dir / EXPORT_NAME, step=str(self.step),
             name=self.cfg.name,
         )
+        every = self.cfg.train.snapshot_every
+        if every > 0 and self.step % every == 0:
+            export_deblur_net(
+                self.translator.deblur_net(), self.cfg.model,
+                self.run_dir / "snapshots" / f"deblur_{self.step:07d}.safetensors", step=str(self.step),
+                name=self.cfg.name,
+            )
         return path
 
     # ------------------------------------------------------------------ one iteration
@@ -404,6 +415,10 @@ class Trainer:
         g_turn = (self.step + 1) % self.cfg.train.g_every == 0
         self.translator.train()
         logs: dict[str, float] = {"lr": self._set_lr()}
+        s_all = s
+        n_unpaired = self.cfg.train.unpaired_batch // self.dist.world_size
+        if 0 < n_unpaired < s.shape[0]:
+            s, b = s[:n_unpaired], b[:n_unpaired]  # the blur prior's terms still see every sharp crop
 
         grad_ctx = contextlib.nullcontext() if g_turn else torch.no_grad()
         with grad_ctx, self._autocast(), self._noise():
@@ -424,10 +439,10 @@ class Trainer:
                 prior = None
                 if self._kernel_bank is not None:
                     # each rank draws its own share (the rank is folded into the step index)
-                    prior = self._kernel_bank.draw(s.shape[0], self.step * self.dist.world_size + self.dist.rank)
+                    prior = self._kernel_bank.draw(s_all.shape[0], self.step * self.dist.world_size + self.dist.rank)
                 with self._autocast(), self._noise():
                     g_terms, _ = generator_objective(
-                        self.translator, self.discs, s, b, fakes, w, self._perceptual, prior
+                        self.translator, self.discs, s, b, fakes, w, self._perceptual, prior, prior_sharp=s_all
                     )
                 g_loss = sum(g_terms.values())
                 logs["grad_norm_g"], g_values = self._backward_step(
