@@ -230,6 +230,7 @@ class _PerTileMeanNet(nn.Module):
     """Stand-in network whose output depends strongly on per-tile statistics: the worst case for seams."""
 
     min_size = 8
+    size_multiple = 4
 
     def blur_code(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(x.shape[0], 4)

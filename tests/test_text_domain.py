@@ -259,3 +259,31 @@ def test_a_split_with_another_seed_shares_no_test_crop(tmp_path, domain):
     assert len(theirs) == 6 and not ours & theirs
     ours_px = {load_pixels(p, 3).tobytes() for p in list_images(domain / "test" / "sharp")}
     assert not ours_px & {load_pixels(p, 3).tobytes() for p in list_images(other / "test" / "sharp")}
+
+
+def test_documents_appearance_has_readable_contrast_and_varied_paper():
+    from udeblur.data.text import _document_colours
+
+    rng = np.random.default_rng(0)
+    luma = np.array([0.299, 0.587, 0.114])
+    pairs = [_document_colours(rng) for _ in range(2000)]
+    contrast = np.array([abs(float((p - i) @ luma)) for p, i in pairs])
+    paper = np.array([float(p @ luma) for p, _ in pairs])
+    chroma = np.array([float(p.max() - p.min()) for p, _ in pairs])
+    assert contrast.min() >= 0.3 - 1e-6  # every page stays readable
+    assert 0.05 < (paper < 0.5).mean() < 0.3  # light print on dark paper: present, not dominant
+    assert (chroma > 0.08).mean() > 0.1  # coloured paper
+    assert (paper > 0.75).mean() > 0.4  # most pages are still light paper
+
+
+def test_documents_domain_is_a_separate_cache_entry(tmp_path):
+    from udeblur.data.text import _config_json, documents_blur
+
+    plain = TextDomainConfig(train_count=4, test_count=2, size=32)
+    assert "appearance" not in _config_json(plain)  # domains made before the key keep their folder
+    docs = TextDomainConfig(train_count=4, test_count=2, size=32, appearance="documents", blur=documents_blur())
+    assert _config_json(docs)["appearance"] == "documents"
+    out = make_text_domain(tmp_path / "docs", docs, workers=1, progress=False)
+    assert len(list_images(out / "train" / "blurred")) == 4
+    with pytest.raises(ValueError, match="appearance"):
+        TextDomainConfig(appearance="glossy")

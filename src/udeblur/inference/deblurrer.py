@@ -5,10 +5,10 @@
 
 What happens to an image:
 
-* **Size.** The networks need H and W to be multiples of ``DeblurNet.size_multiple`` (4 for DRIT's, 8 for the NAFNet generator) and not smaller than the
-  deepest layer can reflect-pad (8 px, or 2^(blur_blocks+1) for the blur encoder: 16 for the paper's model). The
-  image is padded at the bottom/right by reflection (repeated reflection, or replication for a 1-px side), run,
-  and cropped back. It is never resized, so the output has exactly the input's size.
+* **Size.** The networks need H and W to be multiples of ``DeblurNet.size_multiple`` (4 for DRIT's generator, 8 for
+  the NAFNet one) and not smaller than the deepest layer can reflect-pad (8 px, or 2^(blur_blocks+1) for the blur
+  encoder: 16 for the paper's model). The image is padded at the bottom/right by reflection (repeated reflection,
+  or replication for a 1-px side), run, and cropped back. It is never resized, so the output has exactly the input's size.
 * **Modes.** Pixels are deblurred in the model's channel count: a grayscale image given to an RGB model is
   replicated to RGB and the result converted back to one channel by luma (ITU-R 601). An RGB image given to a
   grayscale model is converted to gray (luma) and comes back grayscale. Alpha is never sent through the network
@@ -17,9 +17,9 @@ What happens to an image:
 * **Determinism.** Eval mode, z_b = mu (never sampled), no content noise. On one device and thread count the
   same input gives bit-identical output.
 * **Tiling.** If H or W exceeds ``tile``, the image is cut into overlapping tiles (``overlap`` px, tile origins
-  aligned to multiples of the size multiple so the strided layers sample the same pixel grid as a whole-image pass) and the
-  outputs are cross-faded with raised-cosine ramps that sum to one, so there are no seams. Network memory is
-  bounded by the tile size; only the input/output arrays scale with the image.
+  aligned to multiples of the size multiple so the strided layers sample the same pixel grid as a whole-image
+  pass) and the outputs are cross-faded with raised-cosine ramps that sum to one, so there are no seams. Network
+  memory is bounded by the tile size; only the input/output arrays scale with the image.
 
   The blur code z_b is computed ONCE for the whole image and given to every tile. The blur encoder has no
   normalisation layers and ends in a global average pool followed by linear heads, so its mu over the whole image
@@ -65,7 +65,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -104,10 +103,10 @@ class _Span(NamedTuple):
 
 
 def _axis_tiles(length: int, tile: int, overlap: int, multiple: int = 4) -> list[_Span]:
-    """Tile origins along one axis (multiples of ``multiple``, the network's size multiple), each tile's 1-D blend weights and owned interval.
+    """Tile origins along one axis (multiples of the network's size multiple), 1-D blend weights, owned intervals.
 
-    ``length`` and ``tile`` are multiples of ``multiple``. Neighbouring tiles overlap by at least ``overlap`` px; within each
-    overlap they cross-fade with a raised cosine (weights of the pair sum to 1) centred in the overlap, so the
+    ``length`` and ``tile`` are multiples of ``multiple``. Neighbouring tiles overlap by at least ``overlap`` px;
+    within each overlap they cross-fade with a raised cosine (weights of the pair sum to 1) centred in the overlap, so the
     pixels nearest a tile's border, the ones most affected by its padding, get (almost) no weight. The owned
     intervals split every overlap at its centre; they are what normalisation statistics are gathered from.
     """
@@ -267,9 +266,9 @@ class Deblurrer:
         self.net = net.to(self.device).eval()
         self.model_cfg = model_cfg
         self.channels = model_cfg.channels
-        m = net.size_multiple
+        m = self.size_multiple = net.size_multiple
         # smaller inputs break the deepest reflection pads; padded up to this (a multiple of m)
-        self.min_side = net.min_size
+        self.min_side = -(-net.min_size // m) * m
         tile = int(tile) // m * m
         if tile < max(self.min_side, 16):
             raise ValueError(f"tile must be at least {max(self.min_side, 16)} px for this model, got {tile}")
@@ -496,7 +495,8 @@ class Deblurrer:
         return pad_reflect(x, height, width)
 
     def _padded_size(self, n: int) -> int:
-        return self.net.padded_size(n)
+        m = self.size_multiple
+        return max(self.min_side, -(-n // m) * m)
 
     def _blur_code(self, x: torch.Tensor) -> torch.Tensor:
         """mu of the whole (padded) image: one pass, or the area-weighted mean over non-overlapping tiles."""
@@ -527,8 +527,8 @@ class Deblurrer:
         if n != 1:
             raise ValueError("tiled images are deblurred one at a time")
         z = self._blur_code(xp)
-        rows = _axis_tiles(hp, self.tile, self.overlap, self.net.size_multiple)
-        cols = _axis_tiles(wp, self.tile, self.overlap, self.net.size_multiple)
+        rows = _axis_tiles(hp, self.tile, self.overlap, self.size_multiple)
+        cols = _axis_tiles(wp, self.tile, self.overlap, self.size_multiple)
         th, tw = min(hp, self.tile), min(wp, self.tile)
         jobs = [(r, q) for r in rows for q in cols]
         chunks = [jobs[i : i + self.batch] for i in range(0, len(jobs), self.batch)]
