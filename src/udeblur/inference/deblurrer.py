@@ -8,7 +8,8 @@ What happens to an image:
 * **Size.** The networks need H and W to be multiples of ``DeblurNet.size_multiple`` (4 for DRIT's generator, 8 for
   the NAFNet one) and not smaller than the deepest layer can reflect-pad (8 px, or 2^(blur_blocks+1) for the blur
   encoder: 16 for the paper's model). The image is padded at the bottom/right by reflection (repeated reflection,
-  or replication for a 1-px side), run, and cropped back. It is never resized, so the output has exactly the input's size.
+  or replication for a 1-px side), run, and cropped back. It is never resized, so the output has exactly the
+  input's size.
 * **Modes.** Pixels are deblurred in the model's channel count: a grayscale image given to an RGB model is
   replicated to RGB and the result converted back to one channel by luma (ITU-R 601). An RGB image given to a
   grayscale model is converted to gray (luma) and comes back grayscale. Alpha is never sent through the network
@@ -106,8 +107,8 @@ def _axis_tiles(length: int, tile: int, overlap: int, multiple: int = 4) -> list
     """Tile origins along one axis (multiples of the network's size multiple), 1-D blend weights, owned intervals.
 
     ``length`` and ``tile`` are multiples of ``multiple``. Neighbouring tiles overlap by at least ``overlap`` px;
-    within each overlap they cross-fade with a raised cosine (weights of the pair sum to 1) centred in the overlap, so the
-    pixels nearest a tile's border, the ones most affected by its padding, get (almost) no weight. The owned
+    within each overlap they cross-fade with a raised cosine (weights of the pair sum to 1) centred in the overlap,
+    so the pixels nearest a tile's border, the ones most affected by its padding, get (almost) no weight. The owned
     intervals split every overlap at its centre; they are what normalisation statistics are gathered from.
     """
     if length <= tile:
