@@ -176,3 +176,20 @@ def test_unpaired_batch_trains_with_every_prior_term(tmp_path):
     trainer.fit()
     snaps = sorted(p.name for p in (tmp_path / "snapshots").glob("*.safetensors"))
     assert snaps == ["deblur_0000002.safetensors"]  # the first step was taken outside fit(): only step 2 saved
+
+
+def test_init_from_an_export_starts_from_its_weights(tmp_path):
+    cfg = load_config("tiny", NAF + ["loss.perceptual=0", "train.total_steps=1", "train.seed=3"])
+    first = Trainer(cfg, tmp_path / "a", progress=False)
+    first.fit()
+    export = tmp_path / "a" / EXPORT_NAME
+    warm_cfg = load_config("tiny", NAF + ["loss.perceptual=0", "train.total_steps=1", "train.seed=4",
+                                          f"train.init_from={export}"])
+    warm = Trainer(warm_cfg, tmp_path / "b", progress=False)
+    a, b = first.translator.deblur_net().state_dict(), warm.translator.deblur_net().state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for k, v in warm.translator.content.sharp.state_dict().items():  # E_S^c starts as a copy of E_B^c
+        assert torch.equal(v, warm.translator.content.blurred.state_dict()[k])
+    other = load_config("tiny", ["loss.perceptual=0", f"train.init_from={export}"])  # drit, not nafnet
+    with pytest.raises(ConfigError, match="model.generator"):
+        Trainer(other, tmp_path / "c", progress=False)

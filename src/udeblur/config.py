@@ -113,6 +113,9 @@ class TrainConfig:
     unpaired_batch: int = 0
     grad_clip: float = 0.0  # clip total grad norm per optimizer group (0: off, only the NaN guard)
     seed: int = 0
+    # warm start (fresh runs only): an exported .safetensors (the deblurring path; E_S^c starts as a copy of
+    # E_B^c) or a training checkpoint .pt (all networks); optimizer state and step start anew
+    init_from: str | None = None
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     amp: str = "none"  # "none", "bf16" (CPU/GPU autocast) or "fp16" (GPU, with gradient scaling)
     channels_last: bool = False  # NHWC memory layout for the networks

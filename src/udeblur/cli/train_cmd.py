@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, logs, samples, export")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--steps", type=int, default=None, help="total training steps (overrides train.total_steps)")
+    p.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from these weights (fine-tuning): an exported .safetensors or a checkpoint .pt with "
+                        "the same model settings; 'bundled' for the bundled text model [none]")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("set", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. loss.perceptual=0")
@@ -45,6 +48,13 @@ def build_config(args: argparse.Namespace):
         typed.setdefault("train", {})["total_steps"] = args.steps
     if args.device:
         typed.setdefault("train", {})["device"] = args.device
+    if getattr(args, "init_from", None):
+        init = args.init_from
+        if init == "bundled":
+            from ..inference.pretrained import model_path
+
+            init = str(model_path())
+        typed.setdefault("train", {})["init_from"] = str(Path(init).expanduser())
     return replace(cfg, **typed) if typed else cfg
 
 

@@ -170,6 +170,8 @@ class Trainer:
         )
         if state is not None:
             self._load_state(state)
+        elif t.init_from:
+            self._warm_start(Path(t.init_from).expanduser())
         # DDP's guarantee: all ranks start from rank 0's weights, whatever happened above
         distributed.broadcast_module(self.translator, self.dist)
         distributed.broadcast_module(self.discs, self.dist)
@@ -206,6 +208,34 @@ class Trainer:
             for key in keys:
                 merged[section][key] = given_dict[section][key]
         return config_from_dict(merged)
+
+    def _warm_start(self, path: Path) -> None:
+        """Weights from an exported model or a checkpoint; the architecture must be this config's."""
+        from dataclasses import asdict
+
+        from .checkpoint import CheckpointError, load_deblur_net
+
+        if path.suffix == ".pt":
+            saved = load_checkpoint(path)
+            try:
+                self.translator.load_state_dict(saved["translator"])
+                self.discs.load_state_dict(saved["discriminators"])
+            except (KeyError, RuntimeError) as exc:
+                raise ConfigError(f"train.init_from: {path} does not fit this config's networks ({str(exc)[:300]}); "
+                                  "use the same model.* settings as the run that wrote it") from exc
+            return
+        try:
+            net, model_cfg = load_deblur_net(path)
+        except CheckpointError as exc:
+            raise ConfigError(f"train.init_from: {exc}") from exc
+        ours, theirs = asdict(self.cfg.model), asdict(model_cfg)
+        differ = [f"model.{k}: {theirs[k]!r} in the file" for k in ours if ours[k] != theirs[k]]
+        if differ:
+            raise ConfigError(f"train.init_from: {path} was trained with other model settings ({'; '.join(differ)});"
+                              " set them the same")
+        self.translator.deblur_net().load_state_dict(net.state_dict())
+        # the sharp-domain encoder starts as the blurred one: both map into one content space (shared last layer)
+        self.translator.content.sharp.load_state_dict(self.translator.content.blurred.state_dict())
 
     def _make_perceptual(self):
         w = self.cfg.loss
