@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any, get_type_hints
 import yaml
 
 PRESETS = ("paper", "small", "tiny", "text", "text_nafnet")
+MAX_CROP = 4096  # largest data.crop_size: beyond it one batch alone needs tens of GB
 
 
 class ConfigError(ValueError):
@@ -164,6 +167,17 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+# YAML 1.1 (PyYAML) reads ``2e-4`` and ``1E5`` as strings (it wants ``2.0e-4``); people write numbers that way
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _number(value: Any) -> Any:
+    """``value``, or the float it spells in scientific notation."""
+    if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+        return float(value.strip())
+    return value
+
+
 def _coerce(value: Any, hint: Any, path: str) -> Any:
     text = str(hint)
     if value is None:
@@ -174,6 +188,8 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{path}: expected true/false, got {value!r}")
+    if hint in (int, float):
+        value = _number(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -183,6 +199,8 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
         return float(value)
     if hint is str or "str" in text:
         if not isinstance(value, str):
@@ -251,10 +269,40 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("loss.prior_cycle > 0 needs model.kernel_size > 0 (the size of the prior's kernels)")
     if cfg.model.kernel_size < 0 or (cfg.model.kernel_size and cfg.model.kernel_size % 2 == 0):
         raise ConfigError(f"model.kernel_size: {cfg.model.kernel_size} must be 0 or a positive odd number")
+    for section in ("model", "loss", "data", "train"):
+        part = getattr(cfg, section)
+        for f in fields(part):
+            value = getattr(part, f.name)
+            # NaN passes every "< 0" test and silently switches things off; infinities are never meant
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{section}.{f.name}: expected a finite number, got {value}")
     for f in fields(LossConfig):
         value = getattr(cfg.loss, f.name)
         if isinstance(value, float) and value < 0:
             raise ConfigError(f"loss.{f.name}: weights must be >= 0, got {value}")
+    t = cfg.train
+    if not t.lr > 0:
+        raise ConfigError(f"train.lr: the learning rate must be > 0, got {t.lr} (the presets use 2e-4)")
+    for key in ("beta1", "beta2"):
+        if not 0.0 <= getattr(t, key) < 1.0:
+            raise ConfigError(f"train.{key}: Adam's beta must be in [0, 1), got {getattr(t, key)}")
+    if t.grad_clip < 0:
+        raise ConfigError(f"train.grad_clip: {t.grad_clip} must be >= 0 (0: no clipping)")
+    for key in ("log_every", "sample_every", "checkpoint_every"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"train.{key}: {getattr(t, key)} must be >= 1 (a number of steps)")
+    if t.snapshot_every < 0:
+        raise ConfigError(f"train.snapshot_every: {t.snapshot_every} must be >= 0 (0: no snapshots)")
+    d = cfg.data
+    if d.crop_size > MAX_CROP:
+        raise ConfigError(f"data.crop_size: {d.crop_size} is over {MAX_CROP} px; a training crop is a patch, "
+                          "not a whole image (memory grows with its square): use 128 or 256")
+    if d.load_size < 0 or d.num_workers < 0 or d.builtin_count < 1 or d.builtin_test_count < 1:
+        raise ConfigError("data.load_size and data.num_workers must be >= 0, data.builtin_count and "
+                          "data.builtin_test_count >= 1")
+    if m.content_noise < 0 or not m.init_std > 0:
+        raise ConfigError(f"model.content_noise must be >= 0 and model.init_std > 0, got {m.content_noise} and "
+                          f"{m.init_std}")
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
