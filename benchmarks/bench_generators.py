@@ -3,7 +3,8 @@
 For each candidate (a preset whose model.generator differs), prints:
   * the unpaired training step of that preset (the full objective, every term it has) in CPU-seconds per step;
   * the supervised reference (the same deblurring path trained on synthetic pairs, evaluation/supervised.py) run for
-    the SAME CPU time (process time, not wall time) per candidate, then its PSNR gain over the blurred input on held-out paired crops.
+    the SAME CPU time (process time, not wall time) per candidate, then its PSNR gain over the blurred input on
+    held-out paired crops.
 Run on one thread so figures are per core:
 
     OMP_NUM_THREADS=1 python benchmarks/bench_generators.py --data VAL_ROOT --seconds 300

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def build_config(args: argparse.Namespace):
     ckpt = Path(args.out) / CHECKPOINT_NAME
     if args.resume and args.config is None and ckpt.exists():
         # continue with the run's own config; only explicit options change it
-        cfg = apply_overrides(load_checkpoint(ckpt)["config"], list(args.set))
+        cfg = apply_overrides(load_checkpoint(ckpt, require=("config",))["config"], list(args.set))
     else:
         cfg = load_config(args.config or "small", list(args.set))
     # typed values, not key=value text: a path like "/data/set #2" must not go through YAML parsing
@@ -63,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     from ..training.trainer import EXPORT_NAME, Trainer
 
     cfg = build_config(args)
+    problem = _check_out(args)  # after the config: a bad override leaves no empty run folder behind
+    if problem:
+        print(f"udeblur train: error: {problem}", file=sys.stderr)
+        return 2
     # Under torchrun (RANK/WORLD_SIZE set) the Trainer joins the process group; rank 0 alone writes and prints.
     try:
         trainer = Trainer(cfg, args.out, resume=args.resume, progress=not args.quiet)
@@ -72,4 +77,27 @@ def run(args: argparse.Namespace) -> int:
             print(f"deblurring model: {trainer.run_dir / EXPORT_NAME}")
     finally:
         distributed.cleanup()
+    if trainer.interrupted:  # saved and stopped early: scripts must not take it for a finished run
+        print(f"udeblur train: interrupted at step {trainer.step}; continue with --resume", file=sys.stderr)
+        return 130
     return 0
+
+
+def _check_out(args: argparse.Namespace) -> str | None:
+    """Why the run folder cannot be used, before anything is built or trained; None when it can."""
+    import os
+    from pathlib import Path
+
+    from ..training.trainer import CHECKPOINT_NAME
+
+    out = Path(args.out)
+    if args.resume and not (out / CHECKPOINT_NAME).exists():
+        return (f"--resume: {out} holds no checkpoint ({out / CHECKPOINT_NAME}); leave out --resume to start a new "
+                "run there")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--out {out}: cannot create the run folder ({exc.strerror or exc}); choose a writable folder"
+    if not out.is_dir() or not os.access(out, os.W_OK | os.X_OK):
+        return f"--out {out}: not a writable folder; choose a writable folder"
+    return None

@@ -43,7 +43,7 @@ from ..device import resolve_device as _resolve_device
 from ..model import Discriminators, Translator
 from ..visualize import image_grid, to_numpy_image
 from . import distributed
-from .checkpoint import export_deblur_net, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, export_deblur_net, load_checkpoint, save_checkpoint
 from .kernel_prior import KernelBank
 from .objective import discriminator_objective, generator_objective, make_fakes
 from .run_logger import RunLogger
@@ -122,7 +122,7 @@ class Trainer:
                     f"{self.run_dir} already holds a checkpoint ({ckpt_path}); pass --resume to continue it "
                     "or choose another output folder"
                 )
-            state = load_checkpoint(ckpt_path)
+            state = load_checkpoint(ckpt_path, require=("step", "config"))
             cfg = self._merge_resume_config(state["config"], cfg)
         self.cfg = cfg
         self.progress = progress
@@ -169,7 +169,12 @@ class Trainer:
             else None
         )
         if state is not None:
-            self._load_state(state)
+            try:
+                self._load_state(state)
+            except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # loads, but is not a whole training state
+                detail = " ".join(str(exc).split())[:200]  # one line: torch's messages span several
+                raise CheckpointError(ckpt_path, f"damaged or foreign training checkpoint, cannot resume from it "
+                                      f"({type(exc).__name__}: {detail}); move it away to start anew") from exc
         elif t.init_from:
             self._warm_start(Path(t.init_from).expanduser())
         # DDP's guarantee: all ranks start from rank 0's weights, whatever happened above
@@ -180,6 +185,7 @@ class Trainer:
             self._compile_networks()
         self._data_root = data_root
         self._sample_batch: dict[str, torch.Tensor] | None = None
+        self.interrupted = False  # fit() stopped early on Ctrl-C/SIGINT (after saving): the command exits non-zero
 
     # ------------------------------------------------------------------ setup
     @staticmethod
@@ -514,7 +520,7 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
-            logger = RunLogger(self.run_dir, tensorboard=t.tensorboard)
+            logger = RunLogger(self.run_dir, tensorboard=t.tensorboard, keep_until=self.step)
         loader, dataset = self._data_loader()
         if main:
             self._sample_batch = _fixed_batch(dataset, 4, t.seed)
@@ -549,6 +555,7 @@ class Trainer:
                     saved_step = self.step
                 if distributed.any_rank(stop.requested, self.dist, self.device):
                     bar.write(f"stopping at step {self.step} (Ctrl-C); saving")
+                    self.interrupted = True
                     break
             if saved_step != self.step:  # stopped early (time limit): keep a sample and the weights
                 grid = self.sample_grid() if logger is not None else None
