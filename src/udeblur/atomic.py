@@ -32,3 +32,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, fsync
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_partials(path: str | os.PathLike) -> None:
+    """Delete temporary files that an ``atomic_write`` to ``path`` killed before its rename left behind.
+
+    Only for files a single writer owns (a run's checkpoint): a concurrent writer's temp file would go too.
+    """
+    path = Path(path)
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{path.name}.*.partial"):
+            stale.unlink(missing_ok=True)

@@ -30,7 +30,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from ..config import ConfigError
     from ..imageio import ImageReadError
 
-    errors: list[type[BaseException]] = [ConfigError, ImageReadError, FileNotFoundError]
+    # OSError: a missing, unwritable or full file system; its message names the file
+    errors: list[type[BaseException]] = [ConfigError, ImageReadError, OSError]
     for mod, name in (
         ("udeblur.training.checkpoint", "CheckpointError"),
         ("udeblur.data.datasets", "DatasetError"),

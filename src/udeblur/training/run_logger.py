@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..imageio import save_png
 
 
@@ -19,9 +20,13 @@ class RunLogger:
     Only the main process of a distributed run should own one.
     """
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, tensorboard: bool = True, keep_until: int | None = None):
+        """``keep_until``: the step the run (re)starts from; records of later steps, written by a run that was
+        killed before its next checkpoint, are dropped so that a resumed run does not log those steps twice."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if keep_until is not None:
+            _truncate_log(self.run_dir / "log.jsonl", keep_until)
         self._jsonl = open(self.run_dir / "log.jsonl", "a", buffering=1)  # noqa: SIM115 - closed in close()
         self._tb = None
         if tensorboard:
@@ -52,6 +57,22 @@ class RunLogger:
         self._jsonl.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = []
+    for line in lines:
+        try:
+            step = int(json.loads(line).get("step", -1))
+        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+            continue  # a line torn by the kill
+        if step <= last_step:
+            kept.append(line)
+    if len(kept) != len(lines):
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
