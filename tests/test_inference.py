@@ -380,11 +380,11 @@ def test_output_names_keep_the_tree_and_resolve_clashes(tmp_path):
         "in/sub/c.JPG": "sub/c.png",
         "x.bmp": "x.png",
     }
-    # two inputs with the same file name: the second one is numbered
+    # two inputs of one name from different folders keep the folder that tells them apart
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.bmp").touch()
-    names = [d.name for _, d in plan_outputs([tmp_path / "x.bmp", tmp_path / "other" / "x.bmp"], tmp_path / "o")]
-    assert names == ["x.png", "x-2.png"]
+    plan = plan_outputs([tmp_path / "x.bmp", tmp_path / "other" / "x.bmp"], tmp_path / "o")
+    assert [d.relative_to(tmp_path / "o").as_posix() for _, d in plan] == [f"{tmp_path.name}/x.png", "other/x.png"]
 
 
 def test_an_output_folder_inside_the_input_is_not_read_back(tmp_path, deblurrer):

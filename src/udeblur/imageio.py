@@ -6,13 +6,14 @@ needed to write the result back in the input's form: the alpha channel and the b
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_write
 
@@ -28,6 +29,10 @@ class ImageReadError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image over a pixel limit (told apart from unreadable files: the fix is a different one)."""
 
 
 @dataclass
@@ -98,27 +103,97 @@ def image_from_pil(img: Image.Image, name: str | os.PathLike = "<image>") -> Ima
     return ImageData(np.ascontiguousarray(pixels, dtype=np.float32), alpha, bits, mode)
 
 
-def read_image(path: str | os.PathLike) -> ImageData:
-    """Read an image file; a missing, corrupt or truncated file raises ImageReadError naming it."""
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_16bit_colour_png(head: bytes) -> bool:
+    # IHDR right after the signature: width, height (4 bytes each), bit depth, colour type (2 RGB, 6 RGBA)
+    return head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) > 25 and head[24] == 16 and \
+        head[25] in (2, 6)
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:  # optional: without OpenCV, 16-bit colour is read and written with 8 bits (Pillow)
+        return None
+    return cv2
+
+
+def _decode_16bit_colour_png(payload: bytes, name: str | os.PathLike) -> ImageData | None:
+    """Pillow reads 16-bit RGB(A) PNGs as 8-bit; OpenCV keeps the 16 bits. None without OpenCV."""
+    cv2 = _cv2()
+    if cv2 is None:
+        return None
+    arr = cv2.imdecode(np.frombuffer(payload, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ImageReadError(name, "corrupt or truncated 16-bit PNG")
+    pixels = arr[..., 2::-1].astype(np.float32) / 65535.0  # OpenCV's BGR(A) -> RGB
+    alpha = arr[..., 3].astype(np.float32) / 65535.0 if arr.shape[2] == 4 else None
+    if alpha is not None and alpha.min() >= 1.0:
+        alpha = None
+    return ImageData(np.ascontiguousarray(pixels), alpha, 16, "RGBA" if arr.shape[2] == 4 else "RGB")
+
+
+def _head(path: str | os.PathLike) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(32)
+
+
+def decode_image(
+    source: str | os.PathLike | bytes, name: str | os.PathLike | None = None, max_megapixels: float | None = None
+) -> ImageData:
+    """Decode an image file or the bytes of one, upright (EXIF orientation applied), at most ``max_megapixels``.
+
+    Raises ``ImageTooLargeError`` for an image over the limit (checked from the header, before decoding) and
+    ``ImageReadError`` for anything else that is not one still image; both name ``name`` (default: the path).
+    Animated and multi-page images are refused rather than reduced to their first frame.
+    """
+    name = name if name is not None else ("<image>" if isinstance(source, bytes) else source)
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb warning speaks of "decompression bombs"; the check below says what to do
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+                w, h = img.size
+                if max_megapixels is not None and w * h > max_megapixels * 1e6:
+                    raise ImageTooLargeError(name, f"{w} x {h} px = {w * h / 1e6:.1f} megapixels is over the limit of "
+                                             f"{max_megapixels:g} megapixels")
+                frames = getattr(img, "n_frames", 1)
+                if frames > 1 and img.format != "MPO":  # MPO: a camera JPEG whose extra frames are previews
+                    raise ImageReadError(name, f"animated or multi-page image ({frames} frames); only still images "
+                                         "are deblurred: extract the frames (e.g. ffmpeg -i IN OUT%04d.png) first")
+                if img.format == "PNG":
+                    if _is_16bit_colour_png(source[:32] if isinstance(source, bytes) else _head(source)):
+                        payload = source if isinstance(source, bytes) else Path(source).read_bytes()
+                        data = _decode_16bit_colour_png(payload, name)
+                        if data is not None:
+                            return data
+                img.load()  # decode now: truncated files fail here, not later in a worker
+                if img.getexif().get(0x0112, 1) != 1:  # EXIF orientation: cameras store the sensor's way up
+                    return image_from_pil(ImageOps.exif_transpose(img), name)
+                return image_from_pil(img, name)
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(name, f"image too large for Pillow's safety limit ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(name, "not an image file Pillow can read (corrupt or unknown format)") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageReadError(name, f"corrupt or truncated image ({exc})") from exc
+
+
+def read_image(path: str | os.PathLike, max_megapixels: float | None = None) -> ImageData:
+    """Read an image file (see ``decode_image``); a missing, corrupt or truncated file raises ImageReadError naming
+    it."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise ImageReadError(path, "broken or looping symbolic link")
     if not path.exists():
         raise ImageReadError(path, "no such file")
     if path.is_dir():
         raise ImageReadError(path, "is a folder, not an image")
-    try:
-        with Image.open(path) as img:
-            img.load()  # decode now: truncated files fail here, not later in a worker
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)
-            return image_from_pil(img, path)
-    except ImageReadError:
-        raise
-    except UnidentifiedImageError as exc:
-        raise ImageReadError(path, "not an image file Pillow can read (corrupt or unknown format)") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(path, f"corrupt or truncated image ({exc})") from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(path, f"image too large ({exc})") from exc
+    return decode_image(path, path, max_megapixels)
 
 
 def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
@@ -191,6 +266,16 @@ def save_png(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    colour = pixels.ndim == 3 and pixels.shape[2] == 3
+    if bits == 16 and colour and (cv2 := _cv2()) is not None:  # Pillow cannot write 16-bit colour
+        arr = np.round(np.clip(np.nan_to_num(pixels), 0.0, 1.0) * 65535.0).astype(np.uint16)[..., ::-1]
+        if alpha is not None:
+            arr = np.dstack([arr, np.round(np.clip(alpha, 0, 1) * 65535.0).astype(np.uint16)])
+        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
+        if not ok:
+            raise OSError(f"{path}: OpenCV could not encode a 16-bit PNG")
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
+        return
     img = to_pil(pixels, alpha, bits)
 
     def write(tmp: str) -> None:
@@ -201,18 +286,29 @@ def save_png(
     atomic_write(path, write)
 
 
-def _walk_images(top: str, recursive: bool):
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:  # a link that loops onto itself: listed as a file, and reported by name when it is read
+        return False
+
+
+def _walk_images(top: str, recursive: bool, seen: set[tuple[int, int]]):
+    st = os.stat(top)
+    if (st.st_dev, st.st_ino) in seen:
+        return  # a symbolic link back to a folder already listed (a loop would recurse forever)
+    seen.add((st.st_dev, st.st_ino))
     # each directory's entries sorted by name, depth-first: the result comes out sorted without a global sort
     with os.scandir(top) as it:
-        entries = sorted((e.name, e.path, e.is_dir(follow_symlinks=True)) for e in it if not e.name.startswith("."))
+        entries = sorted((e.name, e.path, _is_dir(e)) for e in it if not e.name.startswith("."))
     for name, path, is_dir in entries:
         if is_dir:
             if recursive:
-                yield from _walk_images(path, recursive)
+                yield from _walk_images(path, recursive, seen)
         elif os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
             yield path
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
     """Image files under a folder, sorted. Uses os.scandir: 200K files list in about a second."""
-    return [Path(p) for p in _walk_images(os.fspath(folder), recursive)]
+    return [Path(p) for p in _walk_images(os.fspath(folder), recursive, set())]

@@ -14,7 +14,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "deblur",
         help="deblur images with a trained model",
         description="Deblur image files and folders (searched recursively). Outputs are PNGs with the same names "
-        "(folder structure kept) and exactly the input's size; alpha, grayscale and 16-bit are kept. "
+        "(folder structure kept; files of one name from different folders keep the folder that tells them apart) "
+        "and exactly the input's size, upright (EXIF orientation applied); alpha, grayscale and 16 bits are kept "
+        "(16-bit colour PNGs need OpenCV, the opencv-python package; without it they are read and written "
+        "with 8 bits). Animated and multi-page images are refused. An output that would replace an input stops the "
+        "run before anything is written. "
         "Deterministic: the same input always gives the same output.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
@@ -35,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--io-workers", type=int, default=2, metavar="N",
                    help="threads reading and writing files while the network runs")
     p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA", help=TONE_ANCHOR_HELP)
+    p.add_argument("--max-megapixels", type=float, default=150.0, metavar="MP",
+                   help="refuse larger images (read from the file header, before decoding): memory is ~50 bytes "
+                   "per pixel (7.5 GB at 150); at most 178, Pillow's own safety limit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -46,6 +53,8 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     # checked before the model is loaded so a typo fails at once
+    if not 0 < args.max_megapixels <= 178:
+        return _fail(f"--max-megapixels {args.max_megapixels:g}: must be in (0, 178]")
     for name in args.inputs:
         if not Path(name).exists():
             return _fail(f"{name}: no such file or folder")
@@ -65,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # CheckpointError (names the file), bad device / tile / overlap
         return _fail(str(exc))
     try:
-        written = deblurrer.deblur_paths(args.inputs, args.output, progress=not args.quiet)
+        written = deblurrer.deblur_paths(args.inputs, args.output, progress=not args.quiet,
+                                         max_megapixels=args.max_megapixels)
     except DeblurBatchError as exc:
         print(f"wrote {len(exc.written)} image(s) to {args.output}", file=sys.stderr)
         return _fail(str(exc))

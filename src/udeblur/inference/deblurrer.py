@@ -346,6 +346,7 @@ class Deblurrer:
         *,
         progress: bool = True,
         on_error: Callable[[Path, str], None] | None = None,
+        max_megapixels: float | None = None,
     ) -> list[Path]:
         """Deblur files and folders (recursively) into ``out_dir``; see ``plan_outputs`` for the output names.
 
@@ -355,8 +356,9 @@ class Deblurrer:
 
         A file that cannot be read or written is reported (``on_error(path, problem)``; default: one line on
         stderr), skipped and counted; the rest are still written. If any failed, ``DeblurBatchError`` is raised
-        at the end, carrying ``failed`` and ``written``. Missing inputs and image-less folders raise
-        ``ImageReadError`` before anything is processed. Returns the written paths in input order.
+        at the end, carrying ``failed`` and ``written``. Missing inputs, image-less folders and outputs that would
+        replace an input raise ``ImageReadError`` before anything is processed. ``max_megapixels``: larger images
+        are refused (checked from the file header, before decoding). Returns the written paths in input order.
         """
         from tqdm import tqdm
 
@@ -375,10 +377,7 @@ class Deblurrer:
                     tqdm.write(f"skipped {plan[i][0]}: {problem}", file=sys.stderr)
 
         def read(i: int) -> ImageData:
-            src, dst = plan[i]
-            if dst.exists() and dst.resolve() == src.resolve():
-                raise ImageReadError(src, "output would overwrite the input; choose another output folder")
-            return read_image(src)
+            return read_image(plan[i][0], max_megapixels)
 
         def write(i: int, data: ImageData) -> None:
             save_png(plan[i][1], data.pixels, data.alpha, data.bits)
@@ -480,6 +479,9 @@ class Deblurrer:
             ys = torch.cat([self._run(x[None] * 2.0 - 1.0) for x in xs])
         else:
             ys = self._run(torch.stack(xs) * 2.0 - 1.0)
+        if not bool(torch.isfinite(ys).all()):  # never write NaN as black: it means a broken model or fp16 overflow
+            raise ValueError("the network's output contains NaN or infinity: the model is damaged or diverged, or "
+                             "fp16 overflowed (try --precision fp32)")
         outs = []
         for x, y, gray in zip(xs, ys, gray_in, strict=True):
             out = ((y.permute(1, 2, 0).numpy() + 1.0) * 0.5).clip(0.0, 1.0).astype(np.float32)
@@ -601,23 +603,45 @@ class Deblurrer:
 # ---------------------------------------------------------------------- batch planning
 
 
-def _collect(inputs: Iterable[str | os.PathLike], out_dir: Path) -> list[tuple[Path, Path]]:
-    """(source, output path relative to out_dir before clash handling). Files keep their name; folders their tree."""
-    out_resolved = out_dir.resolve()
-    items: list[tuple[Path, Path]] = []
+def _collect(inputs: Iterable[str | os.PathLike], out_dir: Path) -> list[tuple[Path, Path, Path]]:
+    """(source, output path relative to out_dir before clash handling, the folder that path is relative to).
+
+    Files keep their name; folders their tree. A file named twice (a folder and a file in it) is listed once.
+    """
+    out_real = Path(os.path.realpath(out_dir))
+    items: list[tuple[Path, Path, Path]] = []
+    seen: set[str] = set()
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
             raise ImageReadError(path, "no such file or folder")
         if path.is_dir():
+            every = list_images(path)
             # skip what a previous run wrote when the output folder sits inside the input folder
-            found = [p for p in list_images(path) if out_resolved not in p.resolve().parents]
+            found = [p for p in every if out_real not in Path(os.path.realpath(p)).parents]
+            if not found and every:
+                raise ImageReadError(path, f"all its {len(every)} image(s) are inside the output folder {out_dir}, "
+                                     "which is never read as input (it holds outputs); choose an output folder "
+                                     f"outside {path}")
             if not found:
                 raise ImageReadError(path, "folder contains no image files (.png, .jpg, .tif, ...)")
-            items += [(p, p.relative_to(path)) for p in found]
+            listed = [(p, p.relative_to(path), path) for p in found]
         else:
-            items.append((path, Path(path.name)))
+            listed = [(path, Path(path.name), path.parent)]
+        for item in listed:
+            real = os.path.realpath(item[0])  # realpath, unlike Path.resolve, does not raise on a looping link
+            if real not in seen:
+                seen.add(real)
+                items.append(item)
     return items
+
+
+def _file_id(path: str | os.PathLike) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
@@ -626,28 +650,56 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     A file ``x/a.jpg`` -> ``out_dir/a.png``; a folder's files keep their path relative to the folder
     (``photos/2019/b.tif`` -> ``out_dir/2019/b.png``). When inputs with different extensions would get the same
     output (``a.jpg`` and ``a.png``; compared case-insensitively for macOS/Windows), the non-PNG ones keep their
-    extension in the name (``a.jpg.png``); any clash still left (``x.bmp`` from two folders) gets ``-2``,
-    ``-3``, ... before ``.png``, in input order.
-    Raises ``ImageReadError`` for a missing input or a folder without images.
+    extension in the name (``a.jpg.png``). Files of one name from different folders (``x/a.png``, ``y/a.png``)
+    keep as much of their folder path as tells them apart (``out_dir/x/a.png``, ``out_dir/y/a.png``); a clash
+    still left gets ``-2``, ``-3``, ... before ``.png``, in input order.
+    Raises ``ImageReadError`` before anything is written for a missing input, a folder without images, or an
+    output that would replace one of the inputs.
     """
     out_dir = Path(out_dir)
     items = _collect(inputs, out_dir)
-    rels = [rel.with_suffix(".png") for _, rel in items]
+    rels = [rel.with_suffix(".png") for _, rel, _ in items]
     keys = [str(r).casefold() for r in rels]
     suffixes: dict[str, set[str]] = {}
-    for key, (_, rel) in zip(keys, items, strict=True):
+    for key, (_, rel, _) in zip(keys, items, strict=True):
         suffixes.setdefault(key, set()).add(rel.suffix.casefold())
-    for i, (_, rel) in enumerate(items):
-        # a.jpg + a.png: the extension tells them apart; two x.bmp from different folders: numbered below
+    for i, (_, rel, _) in enumerate(items):
+        # a.jpg + a.png: the extension tells them apart
         if len(suffixes[keys[i]]) > 1 and rel.suffix.casefold() != ".png":
             rels[i] = rel.with_name(rel.name + ".png")
+    groups: dict[str, list[int]] = {}
+    for i, rel in enumerate(rels):
+        groups.setdefault(str(rel).casefold(), []).append(i)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        # the folders' real paths without the root: prefixes of them never leave out_dir
+        folders = [Path(os.path.realpath(items[i][2])).parts[1:] for i in group]
+        for k in range(1, max(len(f) for f in folders) + 1):
+            named = [Path(*f[-k:], rels[i]) for f, i in zip(folders, group, strict=True)]
+            if len({str(p).casefold() for p in named}) == len(group):
+                break
+        for i, p in zip(group, named, strict=True):
+            rels[i] = p
     taken: set[str] = set()
     result = []
-    for (src, _), rel in zip(items, rels, strict=True):
+    for (src, _, _), rel in zip(items, rels, strict=True):
         candidate, n = rel, 1
         while str(candidate).casefold() in taken:
             n += 1
             candidate = rel.with_name(f"{rel.stem}-{n}.png")
         taken.add(str(candidate).casefold())
         result.append((src, out_dir / candidate))
+    _refuse_overwriting_inputs(result)
     return result
+
+
+def _refuse_overwriting_inputs(plan: list[tuple[Path, Path]]) -> None:
+    """One check over all outputs against all inputs (same file also through links), before anything is written."""
+    inputs = {fid: src for src, _ in plan if (fid := _file_id(src)) is not None}
+    for src, dst in plan:
+        victim = inputs.get(_file_id(dst))
+        if victim is not None:
+            whose = "its own output" if victim == src else f"the output of {src}"
+            raise ImageReadError(victim, f"this input would be overwritten by {whose} ({dst}); nothing was written: "
+                                 "choose an output folder (-o) that holds none of the inputs")
