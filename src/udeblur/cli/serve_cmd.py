@@ -14,7 +14,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start a local web page for deblurring",
         description="Start a web page on this machine: drop images, compare blurred and deblurred side by side, "
         "zoom, download. Listens on 127.0.0.1 (this machine only) unless --host says otherwise. Nothing is "
-        "written to disk: uploads are decoded and encoded in memory.",
+        "written to disk: uploads are decoded and encoded in memory. Memory is bounded: --workers requests are "
+        "served at once (64 more wait; beyond that the answer is 503, try again) and images are decoded and "
+        "deblurred one at a time, so the peak is about the model and one tile's network memory + workers x "
+        "max-upload-mb + 60 bytes x max-megapixels (defaults: 4 x 50 MB + 40 MP x 60 B, about 2.6 GB). A client "
+        "silent for 30 s is disconnected.",
     )
     p.add_argument("--model", metavar="PATH", help="model file (.safetensors or training .pt); default: bundled")
     p.add_argument("--host", default="127.0.0.1",
@@ -22,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (0: any free port) [8000]")
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload [50]")
     p.add_argument("--max-megapixels", type=float, default=40.0, help="largest accepted image [40]")
+    p.add_argument("--workers", type=int, default=4, help="requests served at once (each holds one upload) [4]")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=int, default=1024, metavar="N", help="tile size for large images [1024]")
     p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA", help=TONE_ANCHOR_HELP)
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     name = model.name if args.model else f"bundled ({model.name})"
     service = DeblurService(deblurrer, name, args.max_upload_mb, args.max_megapixels)
     try:
-        server = make_server(service, args.host, args.port, quiet=not args.verbose)
+        server = make_server(service, args.host, args.port, quiet=not args.verbose, workers=max(1, args.workers))
     except OSError as exc:
         print(f"udeblur serve: error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc})",
               file=sys.stderr)
