@@ -1,7 +1,8 @@
 """udeblur: unsupervised domain-specific deblurring via disentangled representations (Lu et al., CVPR 2019).
 
-    from udeblur import Deblurrer
-    sharp = Deblurrer.from_checkpoint("runs/small/deblur.safetensors")("blurred.png")
+    import udeblur
+    sharp = udeblur.load_pretrained("text")("blurred.png")          # the bundled text model, PIL image out
+    sharp = udeblur.Deblurrer.from_checkpoint("runs/small/deblur.safetensors")("blurred.png")
 
     from udeblur import Trainer, load_config
     Trainer(load_config("small", ["data.root=my_data"]), "runs/small").fit()
@@ -29,6 +30,7 @@ _EXPORTS = {
     "Trainer": "udeblur.training.trainer",
     "train": "udeblur.training.trainer",
     "Deblurrer": "udeblur.inference.deblurrer",
+    "load_pretrained": "udeblur.inference.pretrained",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OUT/report/index.html. CONFIG may be a shipped name such as compare_text.yaml.",
     )
     p.add_argument("config", nargs="?", help="compare YAML (see udeblur.evaluation.compare)")
-    p.add_argument("--out", "-o", help="output folder (runs/ and report/)")
+    p.add_argument("--out", "-o", help="output folder (runs/ and report/); no default: needed with CONFIG")
     p.add_argument("--list", action="store_true", help="list the built-in variants and exit")
     p.add_argument("--train-only", action="store_true", help="train, do not evaluate")
     p.add_argument("--eval-only", action="store_true", help="evaluate what is trained, do not train")

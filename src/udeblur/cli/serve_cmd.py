@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import TONE_ANCHOR_HELP
+from . import MODEL_HELP, TONE_ANCHOR_HELP, bundled_note
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "served at once (64 more wait; beyond that the answer is 503, try again) and images are decoded and "
         "deblurred one at a time, so the peak is about the model and one tile's network memory + workers x "
         "max-upload-mb + 60 bytes x max-megapixels (defaults: 4 x 50 MB + 40 MP x 60 B, about 2.6 GB). A client "
-        "silent for 30 s is disconnected.",
+        "silent for 30 s is disconnected. " + bundled_note(),
     )
-    p.add_argument("--model", metavar="PATH", help="model file (.safetensors or training .pt); default: bundled")
+    p.add_argument("--model", "-m", metavar="MODEL", default="bundled", help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 exposes the page to your network (no authentication!)")
     p.add_argument("--port", type=int, default=8000, help="port (0: any free port) [8000]")
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.pretrained import NO_MODEL, resolve_model
+    from ..inference.pretrained import NO_MODEL, bundled_name, resolve_model
     from ..web import DeblurService, make_server
 
     resolved = resolve_model(args.model, args.tone_anchor)
@@ -49,8 +49,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"udeblur serve: error: {exc}", file=sys.stderr)
         return 2
-    name = model.name if args.model else f"bundled ({model.name})"
-    service = DeblurService(deblurrer, name, args.max_upload_mb, args.max_megapixels)
+    bundled = bundled_name(args.model)
+    name = f"bundled ({model.name})" if bundled else model.name
+    about = None
+    if bundled:
+        from ..inference.pretrained import BUNDLED
+
+        about = {"handles": BUNDLED[bundled].handles, "limits": BUNDLED[bundled].limits}
+    service = DeblurService(deblurrer, name, args.max_upload_mb, args.max_megapixels, about=about)
     try:
         server = make_server(service, args.host, args.port, quiet=not args.verbose, workers=max(1, args.workers))
     except OSError as exc:

@@ -14,17 +14,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the built-in text-document domain is generated and used. Several processes/GPUs: "
         "torchrun --nproc_per_node N -m udeblur.cli.main train ... (train.batch_size is the global batch).",
     )
-    p.add_argument("--config", "-c", default=None, help="preset (paper, small, tiny) or YAML file [small]")
-    p.add_argument("--data", default=None, help="data root (overrides data.root)")
+    from ..config import PRESETS
+
+    p.add_argument("--config", "-c", default=None,
+                   help=f"preset ({', '.join(PRESETS)}) or YAML file [small; with --resume: the run's own]")
+    p.add_argument("--data", default=None, help="data root (overrides data.root) [the built-in text domain]")
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, logs, samples, export")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--steps", type=int, default=None, help="total training steps (overrides train.total_steps)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="total training steps (overrides train.total_steps) [the preset's]")
     p.add_argument("--init-from", default=None, metavar="MODEL",
                    help="start from these weights (fine-tuning): an exported .safetensors or a checkpoint .pt with "
                         "the same model settings; 'bundled' for the bundled text model [none]")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N [the config's train.device: auto]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("set", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. loss.perceptual=0")
+    p.add_argument("set", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. loss.perceptual=0 [none]")
     p.set_defaults(run=run)
 
 
@@ -51,12 +55,45 @@ def build_config(args: argparse.Namespace):
         typed.setdefault("train", {})["device"] = args.device
     if getattr(args, "init_from", None):
         init = args.init_from
-        if init == "bundled":
-            from ..inference.pretrained import model_path
+        from ..inference.pretrained import bundled_name, model_path
 
-            init = str(model_path())
+        if bundled_name(init):
+            init = str(model_path(bundled_name(init)))
         typed.setdefault("train", {})["init_from"] = str(Path(init).expanduser())
     return replace(cfg, **typed) if typed else cfg
+
+
+def _announce_expected_time(trainer, total: int, measure: int = 3) -> None:
+    """Say what the run will take: the steps to go, then, once the first steps are timed (the very first one
+    includes warm-up, so it is left out), the expected time on this machine."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    left = total - trainer.step
+    print(f"training '{trainer.cfg.name}' for {left} steps (batch {trainer.cfg.train.batch_size}) on "
+          f"{trainer.device}; the expected time follows after {measure + 1} steps")
+    step_fn, times = trainer.train_step, []
+
+    def timed(batch):
+        start = time.perf_counter()
+        logs = step_fn(batch)
+        times.append(time.perf_counter() - start)
+        if len(times) == measure + 1 and left > measure + 1:
+            per = sum(times[1:]) / measure
+            seconds = per * (left - len(times))
+            tqdm.write(f"expected time: {_duration(seconds)} more ({per:.2f} s/step over steps "
+                       f"{trainer.step - measure + 1}-{trainer.step}; Ctrl-C stops and saves, --resume continues)")
+        return logs
+
+    trainer.train_step = timed  # this run only; the Trainer's loop is left as it is
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
     # Under torchrun (RANK/WORLD_SIZE set) the Trainer joins the process group; rank 0 alone writes and prints.
     try:
         trainer = Trainer(cfg, args.out, resume=args.resume, progress=not args.quiet)
+        if trainer.dist.is_main:
+            total = trainer.cfg.train.total_steps
+            if args.resume and trainer.step:
+                print(f"resuming {trainer.run_dir} from step {trainer.step} of {total}")
+            _announce_expected_time(trainer, total)
         path = trainer.fit()
         if trainer.dist.is_main:
             print(f"checkpoint: {path}")

@@ -75,11 +75,13 @@ def baseline_method(name: str) -> Method:
     return BASELINES[name]
 
 
-def model_method(path: str | os.PathLike, device: str = "auto", tone_anchor: float = 0.0) -> Method:
+def model_method(path: str | os.PathLike, device: str = "auto", tone_anchor: float = 0.0,
+                 expected_sha256: str | None = None) -> Method:
     """A trained deblurring model (``.safetensors`` export or ``.pt`` checkpoint) through the Deblurrer."""
     from ..inference.deblurrer import Deblurrer
 
-    deblurrer = Deblurrer.from_checkpoint(Path(path), device=device, tone_anchor=tone_anchor)
+    deblurrer = Deblurrer.from_checkpoint(Path(path), device=device, tone_anchor=tone_anchor,
+                                          expected_sha256=expected_sha256)
 
     def run(item: TestItem) -> np.ndarray:
         return deblurrer.deblur_pixels(item.blurred)

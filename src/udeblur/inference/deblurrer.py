@@ -252,8 +252,8 @@ class Deblurrer:
 
     def __init__(
         self,
-        net: DeblurNet,
-        model_cfg: ModelConfig,
+        net: DeblurNet | None = None,
+        model_cfg: ModelConfig | None = None,
         device: str | torch.device = "auto",
         tile: int = 1024,
         overlap: int = 64,
@@ -263,6 +263,9 @@ class Deblurrer:
         io_workers: int = 2,
         tone_anchor: float = 0.0,
     ):
+        if net is None or model_cfg is None:
+            raise TypeError("Deblurrer needs a network and its ModelConfig; for a model file use "
+                            "Deblurrer.from_pretrained('text') (the bundled model) or Deblurrer.from_checkpoint(PATH)")
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self.model_cfg = model_cfg
@@ -311,6 +314,14 @@ class Deblurrer:
 
         net, model_cfg = load_deblur_net(path, expected_sha256=expected_sha256, map_location="cpu")
         return cls(net, model_cfg, device=device, **kw)
+
+    @classmethod
+    def from_pretrained(cls, name: str = "text", **kw) -> Deblurrer:
+        """A bundled model (``udeblur.inference.pretrained.BUNDLED``) with the settings it ships with (its tone
+        anchor) unless ``kw`` overrides them; its SHA-256 is checked first."""
+        from .pretrained import load_pretrained
+
+        return load_pretrained(name, **kw)
 
     # ------------------------------------------------------------------ public entry points
 

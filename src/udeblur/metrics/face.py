@@ -28,7 +28,7 @@ import numpy as np
 from ..imageio import to_rgb_uint8
 
 SAME_PERSON_THRESHOLD = 0.6
-INSTALL_HINT = "pip install dlib-bin==20.0.1.post1 face_recognition_models==0.3.0"
+INSTALL_HINT = 'pip install "udeblur[face]" (or dlib-bin==20.0.1.post1 face_recognition_models==0.3.0)'
 _SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"
 _RECOG_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from ..imageio import to_rgb_uint8
 
-INSTALL_HINT = "pip install rapidocr-onnxruntime==1.4.4"
+INSTALL_HINT = 'pip install "udeblur[ocr]" (or rapidocr-onnxruntime==1.4.4 alone)'
 _PAD = 16
 
 _engine: Any = None
