@@ -61,7 +61,8 @@ def test_demo_with_the_bundled_model(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "udeblur (bundled model)" in out and "blurred input" in out
-    assert (tmp_path / "grid.png").exists() and not (tmp_path / "run").exists()
+    assert (tmp_path / "index.html").exists() and not (tmp_path / "run").exists()
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_the_bundled_model_keeps_the_page_tone_with_its_anchor(tmp_path):
