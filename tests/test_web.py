@@ -126,7 +126,16 @@ def test_http_page_info_and_unknown_paths(server_url):
     with urllib.request.urlopen(server_url + "/", timeout=10) as resp:
         assert b"udeblur" in resp.read() and resp.headers["Content-Type"].startswith("text/html")
     with urllib.request.urlopen(server_url + "/api/info", timeout=10) as resp:
-        assert json.loads(resp.read()) == {"model": "tiny-test", "max_upload_mb": 2.0, "max_megapixels": 0.5}
+        info = json.loads(resp.read())
+    examples = info.pop("examples")
+    assert info == {"model": "tiny-test", "max_upload_mb": 2.0, "max_megapixels": 0.5, "about": {}}
+    assert len(examples) >= 3 and all(e["caption"] for e in examples)
+    with urllib.request.urlopen(server_url + examples[0]["url"], timeout=10) as resp:
+        assert resp.headers["Content-Type"] == "image/png" and Image.open(io.BytesIO(resp.read())).size[0] > 32
+    for path in ("/examples/examples.json", "/examples/../server.py", "/examples/nope.png"):
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(server_url + path, timeout=10)
+        assert missing.value.code == 404
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(server_url + "/../../etc/passwd", timeout=10)
     assert info.value.code == 404
@@ -234,3 +243,81 @@ def test_serve_command_reports_a_bad_model_in_one_line(tmp_path, capsys):
     assert cli.main(["serve", "--model", str(bad), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "bad.safetensors" in err and "Traceback" not in err
+
+
+def test_shipped_examples_are_small_blurred_images():
+    from udeblur.web.examples import example_bytes, list_examples
+
+    examples = list_examples()
+    sizes = [len(example_bytes(e["name"])) for e in examples]
+    assert len(examples) >= 3 and sum(sizes) < 200 * 1024  # package data stays small
+
+
+def test_browser_example_click_deblurs_it_and_labels_stay_put_when_zooming(browser, server_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server_url + "/")
+    wait = WebDriverWait(browser, 120)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#examples button.example"))
+    assert browser.find_element(By.ID, "description").text.startswith("udeblur removes blur")
+    before = len(browser.find_elements(By.CSS_SELECTOR, "#list button"))
+    example = browser.find_elements(By.CSS_SELECTOR, "#examples button.example")[0]
+    name = example.get_attribute("data-name")
+    example.click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#list button")) == before + 1)
+    wait.until(lambda d: name in d.find_element(By.ID, "meta").text)
+    assert browser.find_element(By.ID, "error").text == ""
+    shipped = Image.open(io.BytesIO(urllib.request.urlopen(f"{server_url}/examples/{name}", timeout=10).read()))
+    result = decode_data_url(browser.find_element(By.ID, "download").get_attribute("href"))
+    assert result.size == shipped.size
+
+    def label_boxes() -> list[tuple[float, float, float, float]]:
+        # relative to the viewer's box: a page scrollbar appearing with the taller view may shift the whole page
+        return [tuple(browser.execute_script(
+            "const r = document.getElementById(arguments[0]).getBoundingClientRect(),"
+            " v = document.getElementById('frame').getBoundingClientRect();"
+            "return [r.left - v.left, r.top - v.top, r.width, v.right - r.right];", tag))
+            for tag in ("tag-before", "tag-after")]
+
+    def anchors(boxes: list) -> list:
+        return [boxes[0][:3], boxes[1][1:]]  # the left label by its left edge, the right one by its right edge
+
+    at_100 = label_boxes()
+    browser.execute_script("const z = document.getElementById('zoom'); z.value = 400; z.oninput();")
+    assert "scale(4)" in browser.find_element(By.ID, "stack").get_attribute("style")
+    assert anchors(label_boxes()) == anchors(at_100)  # neither scaled nor pushed away by the zoom
+    for left, top, _, right in at_100:
+        assert left >= 0 and right >= 0 and 0 <= top < 20  # both on screen, at the top of the picture
+
+
+def test_browser_demo_page_shows_labelled_before_after_at_a_readable_scale(browser, tmp_path_factory):
+    """`udeblur demo` (bundled model, the tiny preset's 8 test crops): labelled columns, crops at 2-3x drawn
+    pixelated, a working slider on a whole photograph, the gain with its interval; a screenshot is kept."""
+    from selenium.webdriver.common.by import By
+
+    from udeblur.cli import main as cli
+
+    out = tmp_path_factory.mktemp("demo")
+    assert cli.main(["demo", "--config", "tiny", "--out", str(out), "--quiet"]) == 0
+    browser.set_window_size(1280, 1600)
+    browser.get((out / "index.html").as_uri())
+    heads = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "table.crops th")]
+    assert heads == ["blurred input", "udeblur", "sharp (truth)"]
+    crops = browser.find_elements(By.CSS_SELECTOR, "table.crops img")
+    assert len(crops) == 3 * 8
+    for img in crops[:3]:
+        natural, shown = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].width]", img)
+        assert 2 * natural <= shown <= 3 * natural
+        assert img.value_of_css_property("image-rendering") == "pixelated"
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "PSNR gain" in text and "95% interval" in text and "What it does not do" in text
+    top = browser.find_element(By.CSS_SELECTOR, ".compare .top")
+    assert {t.text for t in browser.find_elements(By.CSS_SELECTOR, ".compare .tag")} == {"blurred", "udeblur"}
+    browser.execute_script("const r = document.getElementById('page-slider'); r.value = 20;"
+                           "r.dispatchEvent(new Event('input'));")
+    assert "80%" in top.value_of_css_property("clip-path")
+    natural = browser.execute_script("return arguments[0].naturalWidth", top)
+    assert natural == Image.open(out / "page" / "sharp.png").size[0]  # the whole photograph, not a crop
+    assert browser.save_screenshot(str(out / "screenshot.png"))
+    assert Image.open(out / "screenshot.png").size[0] >= 1000
