@@ -12,7 +12,8 @@ once). Images are decoded and encoded in memory: the server writes no files at a
 unless told otherwise.
 
 Memory is bounded: ``workers`` threads serve requests (each holds at most one upload, ``max_upload_mb``), at most
-``queue`` more connections wait for one, and any beyond that are answered 503 at once. Decoding, deblurring
+``waiting`` more connections wait for one, and any beyond that are answered 503 (by up to ``REFUSERS`` threads that
+read and drop the request first, chunk by chunk). Decoding, deblurring
 and encoding happen one image at a time, so at most one decoded image (``max_megapixels``, about
 ``BYTES_PER_PIXEL`` bytes per pixel with its copies and the PNG results) is in memory: peak ~ model + one tile's
 network memory + workers x max_upload_mb + BYTES_PER_PIXEL x max_megapixels (4 x 50 MB + 40 MP x 60 B = ~2.6 GB
@@ -64,16 +65,12 @@ class DeblurService:
     model_name: str = "model"
     max_upload_mb: float = 50.0
     max_megapixels: float = 40.0
-    about: dict[str, str] | None = None  # what the model is for and its limits, shown on the page
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # one image at a time through the network
 
     def info(self) -> dict[str, Any]:
-        from .examples import list_examples
-
-        return {"model": self.model_name, "max_upload_mb": self.max_upload_mb, "max_megapixels": self.max_megapixels,
-                "about": dict(self.about or {}), "examples": list_examples()}
+        return {"model": self.model_name, "max_upload_mb": self.max_upload_mb, "max_megapixels": self.max_megapixels}
 
     def check_size(self, n_bytes: int, name: str) -> None:
         if n_bytes > self.max_upload_mb * 2**20:
@@ -153,14 +150,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, _page(), "text/html; charset=utf-8")
         elif self.path == "/api/info":
             self._json(HTTPStatus.OK, self.service.info())
-        elif self.path.startswith("/examples/"):
-            from .examples import example_bytes
-
-            body = example_bytes(self.path[len("/examples/"):])
-            if body is None:
-                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such example: {self.path}"})
-            else:
-                self._send(HTTPStatus.OK, body, "image/png")
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {self.path}"})
 
@@ -230,6 +219,8 @@ class _BoundedServer(HTTPServer):
         self.request_queue_size = max(128, waiting)  # listen backlog: a burst waits in the kernel, not reset
         super().__init__(address, handler)
         self._waiting: queue.Queue = queue.Queue(maxsize=waiting)
+        # refusing politely means reading the request first (a client cut off mid-upload sees a reset, not the 503)
+        self._refusers = threading.BoundedSemaphore(REFUSERS)
         self._workers = [threading.Thread(target=self._work, daemon=True, name=f"udeblur-serve-{i}")
                          for i in range(workers)]
         for thread in self._workers:
@@ -239,8 +230,20 @@ class _BoundedServer(HTTPServer):
         try:
             self._waiting.put_nowait((request, client_address))
         except queue.Full:
-            _refuse_busy(request)
+            if self._refusers.acquire(blocking=False):
+                threading.Thread(target=self._refuse, args=(request, client_address), daemon=True).start()
+            else:  # a flood: answer from this thread, at the risk that a client still sending misses the answer
+                _refuse_busy(request)
+                self.shutdown_request(request)
+
+    def _refuse(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            _BusyHandler(request, client_address, self)
+        except Exception:
+            pass  # the client went away; nothing to tell it
+        finally:
             self.shutdown_request(request)
+            self._refusers.release()
 
     def _work(self) -> None:
         while True:
@@ -262,6 +265,34 @@ class _BoundedServer(HTTPServer):
 
 
 _BUSY = json.dumps({"error": "the server is busy with other uploads; try again in a moment"}).encode()
+REFUSERS = 16  # threads that read a refused request (dropping its body chunk by chunk) before answering 503
+
+
+class _BusyHandler(BaseHTTPRequestHandler):
+    """Reads one request, drops its body and answers 503: the answer for connections beyond the queue."""
+
+    timeout = 5
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+    def _busy(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = 0
+        left = length if 0 < length <= DISCARD_LIMIT else 0
+        while left > 0 and (chunk := self.rfile.read(min(left, 2**20))):
+            left -= len(chunk)
+        self.close_connection = True
+        self.send_response(HTTPStatus.SERVICE_UNAVAILABLE)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(_BUSY)))
+        self.send_header("Retry-After", "2")
+        self.end_headers()
+        self.wfile.write(_BUSY)
+
+    do_GET = do_POST = _busy  # noqa: N815 (http.server's naming)
 
 
 def _refuse_busy(request: socket.socket) -> None:
