@@ -65,12 +65,16 @@ class DeblurService:
     model_name: str = "model"
     max_upload_mb: float = 50.0
     max_megapixels: float = 40.0
+    about: dict[str, str] | None = None  # what the model is for and its limits, shown on the page
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # one image at a time through the network
 
     def info(self) -> dict[str, Any]:
-        return {"model": self.model_name, "max_upload_mb": self.max_upload_mb, "max_megapixels": self.max_megapixels}
+        from .examples import list_examples
+
+        return {"model": self.model_name, "max_upload_mb": self.max_upload_mb, "max_megapixels": self.max_megapixels,
+                "about": dict(self.about or {}), "examples": list_examples()}
 
     def check_size(self, n_bytes: int, name: str) -> None:
         if n_bytes > self.max_upload_mb * 2**20:
@@ -150,6 +154,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, _page(), "text/html; charset=utf-8")
         elif self.path == "/api/info":
             self._json(HTTPStatus.OK, self.service.info())
+        elif self.path.startswith("/examples/"):
+            from .examples import example_bytes
+
+            body = example_bytes(self.path[len("/examples/"):])
+            if body is None:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such example: {self.path}"})
+            else:
+                self._send(HTTPStatus.OK, body, "image/png")
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {self.path}"})
 
