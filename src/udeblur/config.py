@@ -120,7 +120,9 @@ class TrainConfig:
     # E_B^c) or a training checkpoint .pt (all networks); optimizer state and step start anew
     init_from: str | None = None
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    amp: str = "none"  # "none", "bf16" (CPU/GPU autocast) or "fp16" (GPU, with gradient scaling)
+    # "none", "bf16" (CPU/GPU autocast), "fp16" (GPU, with gradient scaling) or "auto" (bf16 where a start-up timing
+    # shows it clearly faster: native-bf16 CPUs, bf16-capable GPUs; none elsewhere)
+    amp: str = "none"
     channels_last: bool = False  # NHWC memory layout for the networks
     compile: bool = False  # torch.compile the networks
     log_every: int = 10
@@ -222,7 +224,7 @@ def validate(cfg: ExperimentConfig) -> None:
         "loss.perceptual_net": (cfg.loss.perceptual_net, ("vgg16", "vgg19")),
         "loss.prior_cycle_norm": (cfg.loss.prior_cycle_norm, ("l1", "l2")),
         "train.lr_decay": (cfg.train.lr_decay, ("exponential", "linear", "none")),
-        "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
+        "train.amp": (cfg.train.amp, ("none", "bf16", "fp16", "auto")),
         "data.builtin_appearance": (cfg.data.builtin_appearance, ("plain", "documents")),
     }
     for key, (value, allowed) in choices.items():

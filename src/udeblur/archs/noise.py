@@ -22,11 +22,16 @@ from collections.abc import Iterator
 import torch
 
 _shard: tuple[int, int] | None = None  # (rank, world_size) while sharded_noise is active
+_recording: list[tuple[tuple[int, ...], torch.dtype, torch.device]] | None = None  # set by recorded_noise
+
+NoiseDraws = list[tuple[tuple[int, ...], torch.dtype, torch.device]]
 
 
 def noise_like(x: torch.Tensor) -> torch.Tensor:
     """Standard normal noise with ``x``'s shape, dtype and device (logical order, whatever x's memory layout)."""
     shape = tuple(x.shape)
+    if _recording is not None:
+        _recording.append((shape, x.dtype, x.device))
     if _shard is None or _shard[1] == 1:
         # torch.randn, not randn_like: randn_like keeps a channels_last layout and would fill it in memory
         # order, so the noise would depend on the layout; randn fills in logical order.
@@ -35,6 +40,24 @@ def noise_like(x: torch.Tensor) -> torch.Tensor:
     n = shape[0]
     full = torch.randn((n * world, *shape[1:]), dtype=x.dtype, device=x.device)
     return full[rank * n:(rank + 1) * n]
+
+
+@contextlib.contextmanager
+def recorded_noise() -> Iterator[NoiseDraws]:
+    """Within this context, every :func:`noise_like` call is listed (shape, dtype, device), for ``replay_noise``."""
+    global _recording
+    previous, _recording = _recording, []
+    try:
+        yield _recording
+    finally:
+        _recording = previous
+
+
+def replay_noise(draws: NoiseDraws) -> None:
+    """Make the draws listed by ``recorded_noise`` again and drop them: the RNG ends where the forward passes
+    that made them would have left it, without running them (bit-exact: the same calls in the same order)."""
+    for shape, dtype, device in draws:
+        noise_like(torch.empty(shape, dtype=dtype, device=device))
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import torch
 from torch.func import functional_call
 
 from ..archs.blur_encoder import apply_kernel
-from ..archs.noise import noise_like
+from ..archs.noise import NoiseDraws, noise_like, recorded_noise, replay_noise
 from ..config import LossConfig
 from ..losses.adversarial import discriminator_loss, generator_loss
 from ..losses.regularizers import kl_loss, l1_loss, pixel_loss
@@ -35,13 +35,48 @@ def uses_random_z(w: LossConfig) -> bool:
     return w.random_z_adv > 0 or w.latent_regression > 0
 
 
-def make_fakes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: LossConfig) -> dict[str, torch.Tensor]:
-    """Forward passes shared by the D and G updates: s_b, b_s (+ random-z outputs when used)."""
+def fakes_used(w: LossConfig, for_generator: bool = True) -> bool:
+    """Whether any term of this iteration reads the fakes (the D terms always; the G terms on G iterations)."""
+    if w.adv > 0 or w.random_z_adv > 0:
+        return True
+    unpaired = (w.kl, w.cycle, w.self_recon, w.perceptual, w.reblur, w.latent_regression)
+    return for_generator and any(v > 0 for v in unpaired)
+
+
+def make_fakes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: LossConfig, for_generator: bool = True,
+               draws: dict[tuple, NoiseDraws] | None = None) -> dict[str, torch.Tensor]:
+    """Forward passes shared by the D and G updates: s_b, b_s (+ random-z outputs when used).
+
+    ``for_generator=False`` (a D-only iteration) leaves out what only G's terms read: b_rand when only the latent
+    regression uses it, and every pass when no D term is on. The noise those passes would draw is drawn all the
+    same (``replay_noise``, shapes remembered in ``draws`` from one real pass), so every later draw, and with it
+    the whole run, is bit-identical to computing them.
+    """
+    if not fakes_used(w, for_generator):
+        dev = s.device.type
+        key = (tuple(s.shape), tuple(b.shape), s.dtype, torch.is_autocast_enabled(dev),
+               torch.get_autocast_dtype(dev), translator.training)
+        if draws is not None and key in draws:
+            replay_noise(draws[key])
+            return {}
+        with recorded_noise() as made, torch.no_grad():
+            _passes(translator, s, b, w, b_rand=False)
+        if draws is not None:
+            draws[key] = made
+        return {}
+    # b_rand: for the random-z D, or for G's latent regression
+    return _passes(translator, s, b, w, b_rand=w.random_z_adv > 0 or for_generator)
+
+
+def _passes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: LossConfig,
+            b_rand: bool) -> dict[str, torch.Tensor]:
     out = translator.translate(s, b)
     if uses_random_z(w):
         z_rand = noise_like(out["mu"])
         out["z_rand"] = z_rand
-        out["b_rand"] = translator.gen.to_blurred(out["c_s"], z_rand, translator.blurred_source(s, out.get("kernel")))
+        if b_rand:
+            source = translator.blurred_source(s, out.get("kernel"))
+            out["b_rand"] = translator.gen.to_blurred(out["c_s"], z_rand, source)
         if w.random_z_adv > 0:
             out["s_rand"] = translator.gen.to_sharp(out["c_b"], z_rand, b)
     return out
@@ -85,7 +120,7 @@ def generator_objective(
     """
     terms: dict[str, torch.Tensor] = {}
     images: dict[str, torch.Tensor] = {}
-    s_b, b_s, z = fakes["s_b"], fakes["b_s"], fakes["z"]
+    s_b, b_s, z = fakes.get("s_b"), fakes.get("b_s"), fakes.get("z")  # none when no term reads them
     if w.adv > 0:
         terms["adv"] = w.adv * (
             generator_loss(discs.sharp(s_b), w.gan_mode) + generator_loss(discs.blurred(b_s), w.gan_mode)

@@ -17,7 +17,9 @@ before clipping and stepping; only rank 0 logs and writes files. See ``training/
 a manual all-reduce rather than DDP, and how the noise is kept identical to a single-process run.
 
 Speed switches (``train.*``): ``amp`` = "bf16" (autocast, CPU and GPU; no scaling needed, bf16 has fp32's range)
-or "fp16" (CUDA only, with one GradScaler per optimizer group, so an overflow skips only that group's step);
+or "fp16" (CUDA only, with one GradScaler per optimizer group, so an overflow skips only that group's step), or
+"auto": resolved once at start (``Trainer.amp``) to bf16 on a CPU where a start-up timing shows bf16 convolutions
+clearly faster than fp32 (``udeblur.device.cpu_prefers_bf16``) or a CUDA device with bf16, to "none" elsewhere;
 ``channels_last`` (NHWC networks and inputs); ``compile`` (``nn.Module.compile`` on each sub-network the
 objective calls, which keeps state-dict keys unchanged so checkpoints stay interchangeable).
 """
@@ -39,6 +41,7 @@ from tqdm.auto import tqdm
 
 from ..archs.noise import sharded_noise
 from ..config import ConfigError, ExperimentConfig, TrainConfig, config_from_dict
+from ..device import cpu_prefers_bf16
 from ..device import resolve_device as _resolve_device
 from ..model import Discriminators, Translator
 from ..visualize import image_grid, to_numpy_image
@@ -72,15 +75,28 @@ def resolve_device(name: str) -> torch.device:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (oneDNN's test: AVX512-BF16 or AMX).
+    """Whether this CPU has native bf16 instructions (oneDNN's test: AVX512-BF16 or AMX), from its flags.
 
-    Measured on an AMD EPYC with AVX2 only: a 256-channel 3x3 conv runs at ~80 GFLOP/s in fp32 and 0.2-10 GFLOP/s
-    in bf16, so the right CPU default there is fp32.
+    What they are worth differs by CPU, which is why ``auto`` precision measures instead of asking this
+    (``udeblur.device.cpu_bf16_speedup``): on an AMD EPYC with avx512_bf16 a 256-channel 3x3 conv runs ~2x fp32
+    (~220 vs ~113 GFLOP/s, one thread); Xeons with AMX gain much more; on AVX2-only CPUs (AMD EPYC without
+    avx512_bf16, older Xeons) bf16 is emulated, 5-100x SLOWER than fp32 (~80 vs 0.2-10 GFLOP/s). Used here for a
+    warning when bf16 is asked for explicitly.
     """
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``train.amp`` as run: "auto" -> "bf16" where measured clearly faster on this CPU (or a bf16-capable CUDA
+    device), else "none"; the other values as they are."""
+    if amp != "auto":
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "none"
+    return "bf16" if device.type == "cpu" and cpu_prefers_bf16() else "none"
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -138,7 +154,8 @@ class Trainer:
         if t.unpaired_batch % self.dist.world_size:
             raise ConfigError(f"train.unpaired_batch={t.unpaired_batch} must be divisible by the world size "
                               f"{self.dist.world_size}")
-        if t.amp == "fp16" and self.device.type != "cuda":
+        self.amp = resolve_amp(t.amp, self.device)  # "auto" is decided once, here, for the whole run
+        if self.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError(f"train.amp=fp16 needs a CUDA device (gradient scaling), not {self.device}; "
                               "use train.amp=bf16 on the CPU")
         if t.amp == "bf16" and self.device.type == "cpu" and not cpu_has_fast_bf16():
@@ -158,9 +175,10 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.translator.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
         self.opt_d = torch.optim.Adam(self.discs.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
         # fp16 needs loss scaling; one scaler per group since the groups step at different rates
-        self.scaler_g = torch.amp.GradScaler("cuda") if t.amp == "fp16" else None
-        self.scaler_d = torch.amp.GradScaler("cuda") if t.amp == "fp16" else None
+        self.scaler_g = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
+        self.scaler_d = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
         self._amp_skips = 0
+        self._noise_draws: dict[tuple, list] = {}  # make_fakes: noise of skipped passes, by input shape
         self.step = 0
         self._perceptual = self._make_perceptual()
         self._kernel_bank = (
@@ -255,9 +273,9 @@ class Trainer:
         return lambda x, y: perceptual_loss(net, x, y, layer)
 
     def _autocast(self):
-        if self.cfg.train.amp == "bf16":
+        if self.amp == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        if self.cfg.train.amp == "fp16":
+        if self.amp == "fp16":
             return torch.autocast(self.device.type, dtype=torch.float16)
         return contextlib.nullcontext()
 
@@ -458,7 +476,7 @@ class Trainer:
 
         grad_ctx = contextlib.nullcontext() if g_turn else torch.no_grad()
         with grad_ctx, self._autocast(), self._noise():
-            fakes = make_fakes(self.translator, s, b, w)
+            fakes = make_fakes(self.translator, s, b, w, for_generator=g_turn, draws=self._noise_draws)
 
         with self._autocast():
             d_terms = discriminator_objective(self.discs, s, b, fakes, w)
@@ -619,4 +637,4 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
     return Trainer(cfg, run_dir, resume=resume, progress=progress).fit()
 
 
-__all__ = ["Trainer", "TrainingError", "lr_factor", "train"]
+__all__ = ["Trainer", "TrainingError", "lr_factor", "resolve_amp", "train"]
