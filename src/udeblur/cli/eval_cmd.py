@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the VGG feature distance (skipped anyway without the vgg extra)")
     p.add_argument("--save-images", action="store_true", help="write every output image under OUT/images/")
     p.add_argument("--device", default="auto", help="device for models [auto]")
+    p.add_argument("--engine", choices=("auto", "torch", "onnx"), default="auto",
+                   help="auto: onnxruntime on the exported graph (cached) for a model file on the CPU in fp32 "
+                   "where onnxruntime is installed, else PyTorch")
     p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA", help=TONE_ANCHOR_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         key = name or (path if bundled_name(path) else (p.parent.name if p.is_file() else p.stem) or p.stem)
         run_dir = runs.pop(key, None) or runs.pop(None, None)
         specs.append(MethodSpec(key, model_method(resolved.path, device=args.device, tone_anchor=resolved.tone_anchor,
-                                                  expected_sha256=resolved.sha256), key,
+                                                  expected_sha256=resolved.sha256, engine=args.engine), key,
                                 Path(run_dir) if run_dir else None))
     for name in args.baseline:
         if name not in BASELINES:

@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=4, help="requests served at once (each holds one upload) [4]")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=int, default=1024, metavar="N", help="tile size for large images [1024]")
+    p.add_argument("--engine", choices=("auto", "torch", "onnx"), default="auto",
+                   help="auto: onnxruntime on the exported graph (cached) for a model file on the CPU in fp32 "
+                   "where onnxruntime is installed, else PyTorch")
     p.add_argument("--tone-anchor", type=float, default=None, metavar="SIGMA", help=TONE_ANCHOR_HELP)
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--verbose", action="store_true", help="log every request")
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     model = resolved.path
     try:
-        deblurrer = resolved.deblurrer(device=args.device, tile=args.tile)
+        deblurrer = resolved.deblurrer(device=args.device, tile=args.tile, engine=args.engine)
     except ValueError as exc:
         print(f"udeblur serve: error: {exc}", file=sys.stderr)
         return 2

@@ -76,12 +76,12 @@ def baseline_method(name: str) -> Method:
 
 
 def model_method(path: str | os.PathLike, device: str = "auto", tone_anchor: float = 0.0,
-                 expected_sha256: str | None = None) -> Method:
+                 expected_sha256: str | None = None, engine: str = "auto") -> Method:
     """A trained deblurring model (``.safetensors`` export or ``.pt`` checkpoint) through the Deblurrer."""
     from ..inference.deblurrer import Deblurrer
 
     deblurrer = Deblurrer.from_checkpoint(Path(path), device=device, tone_anchor=tone_anchor,
-                                          expected_sha256=expected_sha256)
+                                          expected_sha256=expected_sha256, engine=engine)
 
     def run(item: TestItem) -> np.ndarray:
         return deblurrer.deblur_pixels(item.blurred)

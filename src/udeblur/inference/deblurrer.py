@@ -71,9 +71,10 @@ from torch import nn
 
 from ..archs.blocks import LayerNorm2d
 from ..config import ModelConfig
-from ..device import resolve_device
+from ..device import resolve_device, resolve_precision
 from ..imageio import ImageData, ImageReadError, image_from_pil, list_images, read_image, save_png, to_channels, to_pil
 from ..model import DeblurNet, pad_reflect
+from .engine import choose_engine, make_engine, onnxruntime_available
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
@@ -243,10 +244,14 @@ class Deblurrer:
     ``overlap``: minimum overlap of neighbouring tiles in px (at most tile/2). ``batch``: images (of one size) or
     tiles per forward pass (helps on a GPU; costs ``batch`` times the activation memory). ``norm``: ``"tile"``
     (each tile normalised by its own statistics, one pass) or ``"image"`` (whole-image statistics, exact, slower).
-    ``precision``: ``"auto"`` (fp16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"fp16"`` (CUDA only) or
-    ``"bf16"`` (autocast; slower than fp32 on CPUs without native bf16). ``io_workers``: threads that read and
-    write files while the network runs (``deblur_paths``). ``tone_anchor``: sigma (px) of the low-frequency
-    anchor, 0 = off (the network's output as is).
+    ``precision``: ``"auto"`` (fp16 autocast on CUDA; on a CPU bf16 autocast where a start-up timing shows it
+    clearly faster than fp32, fp32 elsewhere: ``udeblur.device.resolve_precision``), ``"fp32"``, ``"fp16"`` (CUDA
+    only) or ``"bf16"`` (autocast; 5-100x slower than fp32 on CPUs without native bf16). ``io_workers``: threads
+    that read and write files while the network runs (``deblur_paths``). ``tone_anchor``: sigma (px) of the
+    low-frequency anchor, 0 = off (the network's output as is). ``engine``: ``"auto"``, ``"torch"`` or ``"onnx"``
+    (onnxruntime on the exported graph; auto takes it for a model file on the CPU in fp32 where onnxruntime is
+    installed: ``udeblur.inference.engine``); the chosen one is ``self.engine``. ``model_sha256``: the model
+    file's SHA-256, which keys the cached ONNX graph (``from_checkpoint`` sets it).
     See the module docstring for sizes, modes, determinism and the tiling strategy.
     """
 
@@ -262,6 +267,8 @@ class Deblurrer:
         precision: str = "auto",
         io_workers: int = 2,
         tone_anchor: float = 0.0,
+        engine: str = "auto",
+        model_sha256: str | None = None,
     ):
         if net is None or model_cfg is None:
             raise TypeError("Deblurrer needs a network and its ModelConfig; for a model file use "
@@ -282,8 +289,7 @@ class Deblurrer:
             raise ValueError(f"batch must be >= 1, got {batch}")
         if norm not in ("tile", "image"):
             raise ValueError(f"norm must be 'tile' or 'image', got {norm!r}")
-        if precision == "auto":
-            precision = "fp16" if self.device.type == "cuda" else "fp32"
+        precision = resolve_precision(precision, self.device)  # auto: measured on this CPU, once per process
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be auto, fp32, fp16 or bf16, got {precision!r}")
         if precision == "fp16" and self.device.type != "cuda":
@@ -295,6 +301,8 @@ class Deblurrer:
         self.tone_anchor = float(tone_anchor)
         self.tile, self.overlap, self.batch, self.norm = tile, int(overlap), int(batch), norm
         self.precision, self.io_workers = precision, int(io_workers)
+        self.engine = choose_engine(engine, self.device, precision, norm, model_sha256)
+        self._engine = make_engine(self.engine, self.net, self.device, model_sha256)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
@@ -313,6 +321,10 @@ class Deblurrer:
         from ..training.checkpoint import load_deblur_net
 
         net, model_cfg = load_deblur_net(path, expected_sha256=expected_sha256, map_location="cpu")
+        if kw.get("engine", "auto") != "torch" and "model_sha256" not in kw and onnxruntime_available():
+            from ..training.checkpoint import sha256_of
+
+            kw["model_sha256"] = expected_sha256 or sha256_of(path)  # keys the cached ONNX graph
         return cls(net, model_cfg, device=device, **kw)
 
     @classmethod
@@ -516,14 +528,14 @@ class Deblurrer:
         """mu of the whole (padded) image: one pass, or the area-weighted mean over non-overlapping tiles."""
         _, _, h, w = x.shape
         if h <= self.tile and w <= self.tile:
-            return self.net.blur_code(x.to(self.device))
+            return self._engine.blur_code(x)
         total = torch.zeros(1, self.model_cfg.blur_latent, dtype=torch.float64, device=self.device)
         for y0 in range(0, h, self.tile):
             for x0 in range(0, w, self.tile):
                 piece = x[:, :, y0 : y0 + self.tile, x0 : x0 + self.tile]
                 ph, pw = piece.shape[2:]
                 piece = self._pad(piece, self._padded_size(ph), self._padded_size(pw))
-                total += self.net.blur_code(piece.to(self.device)).double() * (ph * pw)
+                total += self._engine.blur_code(piece).double().to(self.device) * (ph * pw)
         return (total / (h * w)).float()
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
@@ -537,7 +549,7 @@ class Deblurrer:
         xp = self._pad(x, hp, wp)
         if hp <= self.tile and wp <= self.tile:
             xd = xp.to(self.device)
-            return self.net(xd, self.net.blur_code(xd)).float().cpu()[:, :, :h, :w]
+            return self._engine.decode(xd, self._engine.blur_code(xd)).float().cpu()[:, :, :h, :w]
         if n != 1:
             raise ValueError("tiled images are deblurred one at a time")
         z = self._blur_code(xp)
@@ -549,7 +561,7 @@ class Deblurrer:
 
         def forward(chunk: list[tuple[_Span, _Span]]) -> torch.Tensor:
             tiles = torch.cat([xp[:, :, r.start : r.start + th, q.start : q.start + tw] for r, q in chunk])
-            return self.net(tiles.to(self.device), z.expand(len(chunk), -1))
+            return self._engine.decode(tiles, z.expand(len(chunk), -1))
 
         out = torch.zeros(1, c, hp, wp, dtype=torch.float32)
         norm = torch.zeros(1, 1, hp, wp, dtype=torch.float32)

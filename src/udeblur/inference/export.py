@@ -25,6 +25,7 @@ Export notes (why the graph is built from a copy of the network):
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import warnings
@@ -99,26 +100,34 @@ def export_onnx(model: str | os.PathLike | DeblurNet, out: str | os.PathLike, op
     out.parent.mkdir(parents=True, exist_ok=True)
     axes = {0: "batch", 2: "height", 3: "width"}
     tmp = out.with_name(out.name + ".partial")
-    _register_symbolics()
     try:
-        with warnings.catch_warnings():
-            # the legacy exporter is the supported path here (no onnxscript); its deprecation notice is noise
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            # InstanceNorm without running statistics always normalises with the input's own statistics, in
-            # eval mode too: the exporter's "train=True" notice describes the right behaviour
-            warnings.filterwarnings("ignore", message=".*operator 'instance_norm' is set to train=True")
-            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-            torch.onnx.export(
-                net, (example,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
-                do_constant_folding=True,
-            )
+        export_graph(net, (example,), tmp, {INPUT_NAME: axes}, {OUTPUT_NAME: axes}, opset)
         _add_metadata(tmp, net, model_cfg)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def export_graph(module: nn.Module, example: tuple[torch.Tensor, ...], out: str | os.PathLike | io.BytesIO,
+                 inputs: dict[str, dict[int, str]], outputs: dict[str, dict[int, str]],
+                 opset: int = ONNX_OPSET) -> None:
+    """``torch.onnx.export`` of an exportable module (see ``exportable``) with named inputs/outputs and their
+    dynamic axes, without the exporter's notices that do not apply here. Needs no ``onnx`` package."""
+    _register_symbolics()
+    with warnings.catch_warnings():
+        # the legacy exporter is the supported path here (no onnxscript); its deprecation notice is noise
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # InstanceNorm without running statistics always normalises with the input's own statistics, in
+        # eval mode too: the exporter's "train=True" notice describes the right behaviour
+        warnings.filterwarnings("ignore", message=".*operator 'instance_norm' is set to train=True")
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
+        torch.onnx.export(
+            module, example, out if isinstance(out, io.BytesIO) else str(out), dynamo=False, opset_version=opset,
+            input_names=list(inputs), output_names=list(outputs), dynamic_axes={**inputs, **outputs},
+            do_constant_folding=True,
+        )
 
 
 def _channels(net: DeblurNet) -> int:
@@ -145,4 +154,4 @@ def _add_metadata(path: Path, net: DeblurNet, model_cfg) -> None:
     onnx.save(proto, str(path))
 
 
-__all__ = ["ONNX_OPSET", "export_onnx", "exportable"]
+__all__ = ["ONNX_OPSET", "export_graph", "export_onnx", "exportable"]
