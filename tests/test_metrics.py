@@ -231,5 +231,5 @@ def test_face_identity_distance() -> None:
 
 def test_face_models_missing_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(face_mod.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(face_mod.FaceModelsNotAvailableError, match="pip install dlib-bin"):
+    with pytest.raises(face_mod.FaceModelsNotAvailableError, match=r"pip install \"udeblur\[face\]\""):
         face_mod.model_dir()

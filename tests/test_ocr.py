@@ -78,7 +78,7 @@ def test_missing_engine_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(ocr, "_engine", None)
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ocr.OCRNotAvailableError, match="pip install rapidocr-onnxruntime"):
+    with pytest.raises(ocr.OCRNotAvailableError, match=r"pip install \"udeblur\[ocr\]\""):
         ocr_text(np.ones((32, 32, 1), dtype=np.float32))
 
 
