@@ -47,10 +47,11 @@ def main() -> None:
             step = str(int(snap.stem.split("_")[1]))
             deblur = None
             for path, items in splits.items():
-                key = (step, path.name, str(args.tone_anchor))
+                key = (step, str(path), str(args.tone_anchor))
                 if key in done:
                     continue
-                deblur = deblur or Deblurrer.from_checkpoint(snap, device="cpu", tone_anchor=args.tone_anchor)
+                deblur = deblur or Deblurrer.from_checkpoint(snap, device="cpu", tone_anchor=args.tone_anchor,
+                                                             engine="torch")  # no ONNX graph per snapshot
                 # 8-bit, as the PNGs a user gets and as `udeblur eval` scores them
                 outs = [np.round(np.clip(deblur(item.blurred), 0, 1) * 255) / 255 for item in items]
                 p = [psnr(o, item.sharp) for o, item in zip(outs, items, strict=True)]
@@ -58,7 +59,7 @@ def main() -> None:
                 s = [ssim(o, item.sharp) for o, item in zip(outs, items, strict=True)]
                 s0 = [ssim(item.blurred, item.sharp) for item in items]
                 g, gs = paired_gain(p, p0), paired_gain(s, s0)
-                row = {"step": step, "split": path.name, "tone_anchor": args.tone_anchor,
+                row = {"step": step, "split": str(path), "tone_anchor": args.tone_anchor,
                        "psnr": f"{sum(p) / len(p):.3f}", "psnr_gain": f"{g['mean']:+.3f}",
                        "psnr_low": f"{g['low']:+.3f}", "psnr_high": f"{g['high']:+.3f}",
                        "ssim": f"{sum(s) / len(s):.4f}", "ssim_gain": f"{gs['mean']:+.4f}",

@@ -15,7 +15,7 @@ from torch import nn
 from .archs.blocks import init_weights
 from .archs.blur_encoder import BlurEncoder, apply_kernel, reparameterize
 from .archs.discriminator import MultiScaleDiscriminator
-from .archs.registry import build_generator
+from .archs.registry import generator_type
 from .config import ModelConfig
 
 
@@ -87,14 +87,14 @@ class Translator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        content, gen = build_generator(cfg)  # model.generator names the pair (archs/registry.py)
-        self.content = content
+        kind = generator_type(cfg.generator)  # model.generator names the pair (archs/registry.py)
+        self.content = kind.content(cfg)
         self.blur = (
             BlurEncoder(cfg.channels, cfg.width, cfg.blur_latent, cfg.blur_blocks, cfg.kernel_size)
             if cfg.blur_encoder
             else None
         )
-        self.gen = gen
+        self.gen = kind.generators(cfg, self.content)
         init_weights(self, cfg.init_std)  # the authors' N(0, std); a generator type may re-init its own layers
         for part in (self.content, self.gen):
             if hasattr(part, "reset_parameters"):

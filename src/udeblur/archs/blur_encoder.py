@@ -67,6 +67,8 @@ def apply_kernel(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """
     n, c, h, w = x.shape
     k = kernel.shape[-1]
+    if k % 2 == 0 or kernel.shape[-2] != k:
+        raise ValueError(f"apply_kernel: kernels must be square with an odd side, got {tuple(kernel.shape[-2:])}")
     pad = k // 2
     mode = "reflect" if min(h, w) > pad else "replicate"
     xp = torch.nn.functional.pad(x.float().reshape(1, n * c, h, w), (pad, pad, pad, pad), mode=mode).view(

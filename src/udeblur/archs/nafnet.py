@@ -8,7 +8,10 @@ well as much larger networks, at a fraction of the FLOPs. Here it takes the plac
   that doubles the width. Its content code is the list of every stage's features plus the bottleneck (the
   U-Net's skips), so the code keeps the exact positions of strokes that a 4x-downsampled code loses.
 * The shared last layer of E_S^c / E_B^c and the shared first layer of G_S / G_B are NAF blocks on the
-  bottleneck; the content noise of the paper goes on the bottleneck only (the skips carry position, not style).
+  bottleneck, and the content noise of the paper goes on the bottleneck only. So the paper's constraints (a shared
+  layer, noise) bind only the 1/8-scale path: the skips, at full resolution too, can carry blur as well as content.
+  The bottleneck is not normalised, so at initialisation the unit noise dominates it and the encoder learns to
+  scale its features up.
 * G (per domain): the blur code z modulates the features (FiLM: ``h * (1 + a(z)) + b(z)``) at the bottleneck
   and after each upsampling stage (1x1 conv + pixel shuffle, plus the encoder's skip), then a 3x3 conv to the
   image. With ``global_skip`` it predicts a correction to its source image, as the DRIT generator does.

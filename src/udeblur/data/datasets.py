@@ -409,12 +409,15 @@ class UnpairedStepSampler:
     Rank ``r`` gets positions ``[r * batch_size, (r + 1) * batch_size)`` of the global batch, so the
     union over ranks is exactly the single-process batch of size ``batch_size * world_size``.
 
+    With ``unpaired_batch`` u > 0 (``train.unpaired_batch``, global) every rank's first u / world_size keys come from
+    the first u of the global batch, so the unpaired terms, which use only those, see the single-process images.
+
     The DataLoader pre-fetches, so this object runs ahead of training; the trainer counts the steps it
     actually used and passes that as ``start_step`` when resuming.
     """
 
     def __init__(self, n_sharp: int, n_blurred: int, batch_size: int, seed: int, start_step: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, unpaired_batch: int = 0):
         if n_sharp < 1 or n_blurred < 1:
             raise DatasetError(f"need at least one image per domain (sharp: {n_sharp}, blurred: {n_blurred})")
         if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size or start_step < 0:
@@ -427,6 +430,10 @@ class UnpairedStepSampler:
         self.seed = int(seed) % 2**64  # SeedSequence wants non-negative entropy
         self.start_step = int(start_step)
         self.global_batch = self.batch_size * self.world_size
+        if unpaired_batch % self.world_size or not 0 <= unpaired_batch <= self.global_batch:
+            raise ValueError(f"bad sampler arguments: unpaired_batch={unpaired_batch} for a global batch of "
+                             f"{self.global_batch} on {self.world_size} process(es)")
+        self.unpaired_batch = int(unpaired_batch)
         self.steps_per_epoch = max(1, max(self.n_sharp, self.n_blurred) // self.global_batch)
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
 
@@ -452,6 +459,11 @@ class UnpairedStepSampler:
     def batch(self, step: int) -> list[tuple[int, int, int]]:
         """This rank's keys for ``step``."""
         keys = self.global_keys(step)
+        if self.unpaired_batch and self.world_size > 1:
+            u, r = self.unpaired_batch // self.world_size, self.rank
+            rest = self.batch_size - u
+            first, other = keys[: self.unpaired_batch], keys[self.unpaired_batch :]
+            return first[r * u:(r + 1) * u] + other[r * rest:(r + 1) * rest]
         return keys[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
@@ -486,8 +498,9 @@ def _wants_cuda(device: str) -> bool:
 
 
 def make_train_loader(cfg: ExperimentConfig, start_step: int = 0, rank: int = 0,
-                      world_size: int = 1) -> tuple[DataLoader, UnpairedDataset]:
-    """The infinite training loader of ``cfg`` (one batch per step, starting at ``start_step``)."""
+                      world_size: int = 1, unpaired_batch: int = 0) -> tuple[DataLoader, UnpairedDataset]:
+    """The infinite training loader of ``cfg`` (one batch per step, starting at ``start_step``); ``cfg``'s batch is
+    this process's share, ``unpaired_batch`` the global ``train.unpaired_batch``."""
     if cfg.data.root is None:
         raise DatasetError("no data.root given: set data.root to a folder with sharp/ and blurred/ images")
     folders = find_domain_folders(cfg.data.root)
@@ -500,7 +513,8 @@ def make_train_loader(cfg: ExperimentConfig, start_step: int = 0, rank: int = 0,
     workers = max(0, int(cfg.data.num_workers))
     dataset.report_bad = workers > 0
     sampler = UnpairedStepSampler(len(sharp), len(blurred), cfg.train.batch_size, cfg.train.seed,
-                                  start_step=start_step, rank=rank, world_size=world_size)
+                                  start_step=start_step, rank=rank, world_size=world_size,
+                                  unpaired_batch=unpaired_batch)
     # Own generator: DataLoader would otherwise draw the workers' base seed from the global torch RNG,
     # shifting the training RNG stream (the samples themselves never use worker seeds).
     loader = TrainLoader(dataset, batch_sampler=sampler, num_workers=workers,
