@@ -63,7 +63,7 @@ def load_model(name: str):
 
     if bundled_name(name) or Path(name).is_file():
         resolved = resolve_model(name)
-        return (lambda **kw: resolved.deblurrer(device="cpu", **kw)), None
+        return (lambda **kw: Deblurrer.from_resolved(resolved, device="cpu", **kw)), None
     cfg = load_config(name)
     torch.manual_seed(0)
     from udeblur.model import Translator
@@ -71,7 +71,7 @@ def load_model(name: str):
     net = Translator(cfg.model).deblur_net().eval()
     # a file, so that engine auto can key its cached graph (as for any trained model)
     tmp = Path(tempfile.mkdtemp()) / f"{name}.safetensors"
-    from udeblur.training.checkpoint import export_deblur_net
+    from udeblur.model_files import export_deblur_net
 
     export_deblur_net(net, cfg.model, tmp)
     return (lambda **kw: Deblurrer.from_checkpoint(tmp, device="cpu", **kw)), None

@@ -199,7 +199,7 @@ def main() -> None:
     peaks = {"fp32": peak_conv(device, torch.float32, side, 5), "bf16": peak_conv(device, torch.bfloat16, side, 5)}
     if device.type == "cuda":
         peaks["fp16"] = peak_conv(device, torch.float16, side, 5)
-    from udeblur.training.trainer import cpu_has_fast_bf16
+    from udeblur.device import cpu_has_fast_bf16
 
     bf16_note = "" if device.type == "cuda" else f", native CPU bf16: {cpu_has_fast_bf16()}"
     print(f"# {name} ({device}), torch {torch.__version__}, {args.threads} threads{bf16_note}")

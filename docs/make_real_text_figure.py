@@ -41,7 +41,9 @@ def main() -> None:
     model = resolve_model(args.model, args.tone_anchor)  # the same choice of file and anchor as `udeblur deblur`
     if model is None:
         raise SystemExit(f"the bundled model {BUNDLED[DEFAULT].filename} is not installed; pass --model")
-    deb = model.deblurrer(device="cpu")
+    from udeblur.inference.deblurrer import Deblurrer
+
+    deb = Deblurrer.from_resolved(model, device="cpu")
     ocr = None
     if not args.no_ocr:
         from udeblur.metrics.ocr import character_accuracy, ocr_text

@@ -24,7 +24,7 @@ from skimage import data
 
 from udeblur.data.blur import camera_shake_kernel, convolve
 from udeblur.inference import Deblurrer
-from udeblur.inference.pretrained import load_pretrained
+from udeblur.inference.deblurrer import load_pretrained
 from udeblur.web import DeblurService, make_server
 
 

@@ -30,7 +30,7 @@ def main() -> None:
     from udeblur.config import load_config
     from udeblur.data.builtin import resolve_data_root
     from udeblur.imageio import list_images, load_pixels
-    from udeblur.training.checkpoint import load_deblur_net
+    from udeblur.model_files import load_deblur_net
 
     root = Path(args.data) if args.data else resolve_data_root(load_config("text"))
     net, _ = load_deblur_net(args.model)

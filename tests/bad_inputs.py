@@ -21,7 +21,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from udeblur.training.checkpoint import TRAIN_FORMAT
+from udeblur.model_files import TRAIN_FORMAT
 
 
 @dataclass

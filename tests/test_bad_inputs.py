@@ -35,7 +35,7 @@ from udeblur.config import ConfigError, load_config
 from udeblur.imageio import decode_image, list_images, read_image
 from udeblur.inference import Deblurrer
 from udeblur.model import Translator
-from udeblur.training.checkpoint import CheckpointError, export_deblur_net, load_deblur_net, save_checkpoint
+from udeblur.model_files import CheckpointError, export_deblur_net, load_deblur_net, save_checkpoint
 from udeblur.training.run_logger import read_log
 from udeblur.training.trainer import CHECKPOINT_NAME, Trainer
 from udeblur.web import DeblurService, make_server

@@ -30,7 +30,7 @@ import torch
 
 from udeblur.archs.noise import noise_like, sharded_noise
 from udeblur.config import load_config
-from udeblur.training.checkpoint import load_checkpoint
+from udeblur.model_files import load_checkpoint
 from udeblur.training.trainer import CHECKPOINT_NAME, Trainer
 
 OVERRIDES = ["loss.perceptual=0", "train.lr_decay=none", "train.batch_size=4", "train.checkpoint_every=1000",

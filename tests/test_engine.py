@@ -16,7 +16,7 @@ from udeblur.data.builtin import cache_dir
 from udeblur.inference import Deblurrer
 from udeblur.inference.engine import ONNX_TOLERANCE
 from udeblur.model import Translator
-from udeblur.training.checkpoint import export_deblur_net, sha256_of
+from udeblur.model_files import export_deblur_net, sha256_of
 
 # outputs are in [0, 1], half the [-1, 1] scale the tolerance is stated on
 TOL01 = ONNX_TOLERANCE / 2

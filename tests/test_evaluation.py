@@ -160,7 +160,7 @@ def test_compare_resumes_an_interrupted_variant(tmp_path, data_root):
     run_dir = tmp_path / "runs" / "ours"
     Trainer(cfg.experiment(cfg.variants[0]), run_dir, progress=False, data_root=data_root).fit(max_steps=1)
     # as if saved before loss.prior_cycle_norm existed: the missing key takes its default, so it still resumes
-    from udeblur.training.checkpoint import load_checkpoint, save_checkpoint
+    from udeblur.model_files import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     del state["config"]["loss"]["prior_cycle_norm"]

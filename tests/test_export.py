@@ -10,7 +10,7 @@ from udeblur.cli.main import main
 from udeblur.config import load_config
 from udeblur.inference.export import exportable
 from udeblur.model import Translator
-from udeblur.training.checkpoint import export_deblur_net
+from udeblur.model_files import export_deblur_net
 
 
 @pytest.fixture(scope="module")

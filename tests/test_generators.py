@@ -10,7 +10,7 @@ from udeblur.archs.registry import generator_types, register_generator
 from udeblur.config import ConfigError, load_config
 from udeblur.inference.deblurrer import Deblurrer
 from udeblur.model import Translator, count_parameters
-from udeblur.training.checkpoint import export_deblur_net, load_deblur_net
+from udeblur.model_files import export_deblur_net, load_deblur_net
 from udeblur.training.trainer import EXPORT_NAME, Trainer
 
 NAF = ["model.generator=nafnet", "model.width=8", "model.content_res_blocks=1", "model.gen_res_blocks=1"]

@@ -18,7 +18,7 @@ from udeblur.imageio import ImageReadError
 from udeblur.inference import DeblurBatchError, Deblurrer, plan_outputs
 from udeblur.inference.deblurrer import _axis_tiles
 from udeblur.model import Translator
-from udeblur.training.checkpoint import CheckpointError, export_deblur_net, save_checkpoint
+from udeblur.model_files import CheckpointError, export_deblur_net, save_checkpoint
 
 SIZES = [(37, 53), (1, 1), (5, 3), (130, 257)]  # (height, width)
 

@@ -8,9 +8,10 @@ from PIL import Image
 
 from udeblur.cli import main as cli
 from udeblur.data.blur import camera_shake_kernel, convolve
-from udeblur.inference.pretrained import BUNDLED, DEFAULT, load_pretrained, model_path
+from udeblur.inference.deblurrer import load_pretrained
+from udeblur.inference.pretrained import BUNDLED, DEFAULT, model_path
 from udeblur.metrics.image_quality import psnr
-from udeblur.training.checkpoint import CheckpointError, sha256_of
+from udeblur.model_files import CheckpointError, sha256_of
 
 
 def test_bundled_file_is_small_and_matches_its_checksum():

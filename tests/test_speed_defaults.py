@@ -8,10 +8,11 @@ import udeblur.device as device_mod
 import udeblur.training.trainer as trainer_mod
 from udeblur.archs.noise import noise_like
 from udeblur.config import ConfigError, load_config
+from udeblur.device import cpu_has_fast_bf16
 from udeblur.inference import Deblurrer
 from udeblur.model import Translator
 from udeblur.training.objective import uses_random_z
-from udeblur.training.trainer import Trainer, cpu_has_fast_bf16, resolve_amp
+from udeblur.training.trainer import Trainer, resolve_amp
 
 CPU = torch.device("cpu")
 

@@ -244,8 +244,8 @@ def test_builtin_folder_changes_with_the_installed_fonts(monkeypatch, tmp_path):
     cfg = load_config("tiny")
     first = builtin.builtin_text_root(cfg, progress=False)
     assert builtin.builtin_text_root(cfg, progress=False) == first  # stable
-    real_meta = text._meta
-    monkeypatch.setattr(text, "_meta", lambda c: {**real_meta(c), "fonts": [*real_meta(c)["fonts"], "NewFont"]})
+    real_meta = text.domain_meta
+    monkeypatch.setattr(text, "domain_meta", lambda c: {**real_meta(c), "fonts": [*real_meta(c)["fonts"], "NewFont"]})
     assert builtin.builtin_text_root(cfg, progress=False) != first
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from udeblur.config import load_config
-from udeblur.training.checkpoint import CheckpointError, load_checkpoint, load_deblur_net, save_checkpoint
+from udeblur.model_files import CheckpointError, load_checkpoint, load_deblur_net, save_checkpoint
 from udeblur.training.run_logger import read_log
 from udeblur.training.trainer import CHECKPOINT_NAME, EXPORT_NAME, Trainer, TrainingError, lr_factor
 

@@ -214,7 +214,7 @@ def test_serve_command_starts_with_a_given_model(tmp_path):
     import subprocess
     import sys
 
-    from udeblur.training.checkpoint import export_deblur_net
+    from udeblur.model_files import export_deblur_net
 
     cfg = load_config("tiny").model
     model = tmp_path / "m.safetensors"

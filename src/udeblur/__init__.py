@@ -30,7 +30,7 @@ _EXPORTS = {
     "Trainer": "udeblur.training.trainer",
     "train": "udeblur.training.trainer",
     "Deblurrer": "udeblur.inference.deblurrer",
-    "load_pretrained": "udeblur.inference.pretrained",
+    "load_pretrained": "udeblur.inference.deblurrer",
 }
 
 __all__ = sorted(_EXPORTS)

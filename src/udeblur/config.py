@@ -150,7 +150,8 @@ class ExperimentConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+def build_dataclass(cls: type, data: dict[str, Any], where: str) -> Any:
+    """``cls`` (a config dataclass) from a mapping; ConfigError names the key (``where``-dotted) on a bad one."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = get_type_hints(cls)
@@ -163,7 +164,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         hint = hints[key]
         path = f"{where}.{key}" if where else key
         if is_dataclass(hint):
-            kwargs[key] = _build(hint, value, path)
+            kwargs[key] = build_dataclass(hint, value, path)
         else:
             kwargs[key] = _coerce(value, hint, path)
     return cls(**kwargs)
@@ -212,7 +213,7 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
 
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    cfg = _build(ExperimentConfig, data, "")
+    cfg = build_dataclass(ExperimentConfig, data, "")
     validate(cfg)
     return cfg
 

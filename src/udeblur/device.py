@@ -66,6 +66,21 @@ def cpu_prefers_bf16() -> bool:
     return cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has native bf16 instructions (oneDNN's test: AVX512-BF16 or AMX), from its flags.
+
+    What they are worth differs by CPU, which is why ``auto`` precision measures instead of asking this
+    (``udeblur.device.cpu_bf16_speedup``): on an AMD EPYC with avx512_bf16 a 256-channel 3x3 conv runs ~2x fp32
+    (~220 vs ~113 GFLOP/s, one thread); Xeons with AMX gain much more; on AVX2-only CPUs (AMD EPYC without
+    avx512_bf16, older Xeons) bf16 is emulated, 5-100x SLOWER than fp32 (~80 vs 0.2-10 GFLOP/s). The trainer uses it
+    for a warning when bf16 is asked for explicitly.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``"auto"`` -> fp16 on CUDA, bf16 on a CPU where it measures clearly faster, fp32 elsewhere."""
     if precision != "auto":

@@ -1,4 +1,6 @@
-"""Checkpoints that are safe to load and never half-written.
+"""The model-file formats, read and written here only, so training, inference and evaluation share one reader.
+
+Files are safe to load and never half-written:
 
 * Full training state (``*.pt``): ``torch.save`` of tensors and plain containers only, so it loads with
   ``torch.load(weights_only=True)`` (no pickled code). Written to a temp file, fsynced, then renamed.
@@ -17,9 +19,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_write, remove_stale_partials
-from ..config import ConfigError, ModelConfig, _build
-from ..model import DeblurNet, Translator
+from .atomic import atomic_write, remove_stale_partials
+from .config import ConfigError, ModelConfig, build_dataclass
+from .model import DeblurNet, Translator
 
 TRAIN_FORMAT = "udeblur-train-state/1"
 DEBLUR_FORMAT = "udeblur-deblurnet/1"
@@ -141,7 +143,7 @@ def _check_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
 
 def _model_config_from(meta_json: str, path: Path) -> ModelConfig:
     try:
-        return _build(ModelConfig, json.loads(meta_json), "model")
+        return build_dataclass(ModelConfig, json.loads(meta_json), "model")
     except (json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(path, f"bad model config in file: {exc}") from exc
 
@@ -189,7 +191,7 @@ def load_deblur_net(
         if not isinstance(state["translator"], dict):
             raise CheckpointError(path, "damaged training checkpoint: its 'translator' is not a set of weights")
         try:
-            model_cfg = _build(ModelConfig, state["config"]["model"], "model")
+            model_cfg = build_dataclass(ModelConfig, state["config"]["model"], "model")
         except ConfigError as exc:
             raise CheckpointError(path, f"bad model config in checkpoint: {exc}") from exc
         shapes = {k: tuple(v.shape) for k, v in state["translator"].items() if isinstance(v, torch.Tensor)}

@@ -67,10 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if resolved is None:
         return _fail(NO_MODEL)
 
-    from ..inference.deblurrer import DeblurBatchError
+    from ..inference.deblurrer import DeblurBatchError, Deblurrer
 
     try:
-        deblurrer = resolved.deblurrer(
+        deblurrer = Deblurrer.from_resolved(
+            resolved,
             device=args.device, tile=args.tile, overlap=args.overlap, norm=args.norm, batch=args.batch,
             precision=args.precision, io_workers=args.io_workers, engine=args.engine,
         )

@@ -87,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         which = "the bundled model" if bundled_name(args.model) else "the model"
         print(f"2/4 using {which} {model.path.name} (tone anchor {model.tone_anchor:g} px)")
         label = "udeblur (bundled model)" if bundled_name(args.model) else f"udeblur ({model.path.name})"
+    from ..inference.deblurrer import Deblurrer
+
     try:
-        deblurrer = model.deblurrer(device=cfg.train.device)
+        deblurrer = Deblurrer.from_resolved(model, device=cfg.train.device)
     except ValueError as exc:  # CheckpointError names the file
         return _fail(str(exc))
 

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"udeblur export: error: {NO_MODEL}", file=sys.stderr)
         return 2
     if bundled_name(args.model) and resolved.sha256:
-        from ..training.checkpoint import sha256_of
+        from ..model_files import sha256_of
 
         if sha256_of(resolved.path) != resolved.sha256:  # exported weights must be the ones the card describes
             print(f"udeblur export: error: {resolved.path}: SHA-256 mismatch with the bundled entry; reinstall udeblur",

@@ -33,7 +33,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     # OSError: a missing, unwritable or full file system; its message names the file
     errors: list[type[BaseException]] = [ConfigError, ImageReadError, OSError]
     for mod, name in (
-        ("udeblur.training.checkpoint", "CheckpointError"),
+        ("udeblur.model_files", "CheckpointError"),
         ("udeblur.data.datasets", "DatasetError"),
         ("udeblur.training.trainer", "TrainingError"),
         ("udeblur.inference.pretrained", "UnknownModelError"),

@@ -47,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"udeblur serve: error: {NO_MODEL}", file=sys.stderr)
         return 2
     model = resolved.path
+    from ..inference.deblurrer import Deblurrer
+
     try:
-        deblurrer = resolved.deblurrer(device=args.device, tile=args.tile, engine=args.engine)
+        deblurrer = Deblurrer.from_resolved(resolved, device=args.device, tile=args.tile, engine=args.engine)
     except ValueError as exc:
         print(f"udeblur serve: error: {exc}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ def build_config(args: argparse.Namespace):
     from pathlib import Path
 
     from ..config import apply_overrides, load_config, replace
-    from ..training.checkpoint import load_checkpoint
+    from ..model_files import load_checkpoint
     from ..training.trainer import CHECKPOINT_NAME
 
     ckpt = Path(args.out) / CHECKPOINT_NAME

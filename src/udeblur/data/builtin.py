@@ -29,9 +29,9 @@ def builtin_text_config(cfg: ExperimentConfig):
 
 
 def _folder(text_cfg) -> Path:
-    from .text import _meta
+    from .text import domain_meta
 
-    key = hashlib.sha256(json.dumps(_meta(text_cfg), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps(domain_meta(text_cfg), sort_keys=True, default=str).encode()).hexdigest()[:12]
     return cache_dir() / f"text-{key}"
 
 
@@ -48,11 +48,11 @@ def builtin_text_root(cfg: ExperimentConfig, progress: bool = True, test_only: b
     """
     import dataclasses
 
-    from .text import _meta, _read_meta, make_text_domain
+    from .text import domain_meta, make_text_domain, read_domain_meta
 
     text_cfg = builtin_text_config(cfg)
     out = _folder(text_cfg)
-    if test_only and _read_meta(out) != _meta(text_cfg):
+    if test_only and read_domain_meta(out) != domain_meta(text_cfg):
         text_cfg = dataclasses.replace(text_cfg, train_count=0)
         out = _folder(text_cfg)
     return make_text_domain(out, text_cfg, progress=progress)

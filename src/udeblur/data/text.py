@@ -652,7 +652,8 @@ def _config_json(cfg: TextDomainConfig) -> dict:
     return data
 
 
-def _meta(cfg: TextDomainConfig) -> dict:
+def domain_meta(cfg: TextDomainConfig) -> dict:
+    """What a built domain depends on; a folder whose meta.json differs is rebuilt."""
     return {
         "generator": GENERATOR,
         "version": TEXT_DOMAIN_VERSION,
@@ -663,7 +664,8 @@ def _meta(cfg: TextDomainConfig) -> dict:
     }
 
 
-def _read_meta(out: Path) -> dict | None:
+def read_domain_meta(out: Path) -> dict | None:
+    """The meta.json of a built domain folder, None if it has none (or an unreadable one)."""
     try:
         return json.loads((out / "meta.json").read_text())
     except (OSError, ValueError):
@@ -703,8 +705,8 @@ def make_text_domain(out: Path, cfg: TextDomainConfig, workers: int | None = Non
     that is not a generated domain is never overwritten (DatasetError).
     """
     out = Path(out).expanduser()
-    want = _meta(cfg)
-    have = _read_meta(out)
+    want = domain_meta(cfg)
+    have = read_domain_meta(out)
     if have == want:
         return out
     if out.exists():

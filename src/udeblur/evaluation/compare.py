@@ -164,7 +164,7 @@ def is_finished(run_dir: Path, cfg: CompareConfig, variant: Variant) -> bool:
 
 def train_variant(cfg: CompareConfig, variant: Variant, run_dir: Path, data_root: Path, progress: bool = True) -> bool:
     """Train (or resume) one variant. Returns True when it reached the budget (and marks it finished)."""
-    from ..training.checkpoint import load_checkpoint
+    from ..model_files import load_checkpoint
 
     exp = cfg.experiment(variant)
     ckpt = run_dir / "checkpoints" / "last.pt"

@@ -237,7 +237,8 @@ def evaluate(
     ordered.update(samples)
     ordered["sharp"] = sharp
     report = write_eval_report(out, summary, ordered, [items[i].name for i in show],
-                               {m.title: m.run_dir for m in methods if m.run_dir is not None}, title, notes)
+                               {m.title: m.run_dir for m in methods if m.run_dir is not None}, title,
+                               markdown_table(summary), notes)
     files["report"] = report
     return EvalResult(out, rows, summary, report, files)
 

@@ -134,11 +134,11 @@ def write_eval_report(
     row_names: Sequence[str],
     run_dirs: Mapping[str, Path],
     title: str,
+    table_markdown: str,
     notes: Sequence[str] = (),
 ) -> Path:
     """grid.png, metrics.png, curves.png (when runs are given) and index.html in ``out``."""
     from ..report import write_html
-    from .evaluate import markdown_table
 
     out = Path(out)
     images: list[tuple[str, str]] = []
@@ -172,6 +172,6 @@ def write_eval_report(
     page = write_html(out / "index.html", title, table, images, page_notes)
     # the markdown table (for READMEs) under the page's table
     text = page.read_text()
-    md = markdown_table(summary).replace("&", "&amp;").replace("<", "&lt;")
+    md = table_markdown.replace("&", "&amp;").replace("<", "&lt;")
     page.write_text(text.replace("</body>", f"<h2>Markdown</h2><pre>{md}</pre></body>"))
     return page

@@ -42,7 +42,7 @@ from ..data.datasets import pad_to, resize_shorter, to_tensor
 from ..imageio import list_images, load_pixels
 from ..losses.regularizers import pixel_loss
 from ..model import Translator
-from ..training.checkpoint import export_deblur_net, load_checkpoint, save_checkpoint
+from ..model_files import export_deblur_net, load_checkpoint, save_checkpoint
 from ..training.run_logger import RunLogger
 
 __all__ = ["PairedCropSampler", "SupervisedTrainer", "domain_blur_config"]

@@ -14,7 +14,7 @@ _EXPORTS = {
     "Deblurrer": "udeblur.inference.deblurrer",
     "plan_outputs": "udeblur.inference.deblurrer",
     "resolve_device": "udeblur.inference.deblurrer",
-    "load_pretrained": "udeblur.inference.pretrained",
+    "load_pretrained": "udeblur.inference.deblurrer",
 }
 
 __all__ = sorted(_EXPORTS)

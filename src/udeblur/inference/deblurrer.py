@@ -74,7 +74,9 @@ from ..config import ModelConfig
 from ..device import resolve_device, resolve_precision
 from ..imageio import ImageData, ImageReadError, image_from_pil, list_images, read_image, save_png, to_channels, to_pil
 from ..model import DeblurNet, pad_reflect
+from . import pretrained
 from .engine import choose_engine, make_engine, onnxruntime_available
+from .pretrained import DEFAULT, ResolvedModel
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
@@ -318,22 +320,27 @@ class Deblurrer:
 
         Raises ``CheckpointError`` naming the file when it is missing, damaged or fails its SHA-256 check.
         """
-        from ..training.checkpoint import load_deblur_net
+        from ..model_files import load_deblur_net
 
         net, model_cfg = load_deblur_net(path, expected_sha256=expected_sha256, map_location="cpu")
         if kw.get("engine", "auto") != "torch" and "model_sha256" not in kw and onnxruntime_available():
-            from ..training.checkpoint import sha256_of
+            from ..model_files import sha256_of
 
             kw["model_sha256"] = expected_sha256 or sha256_of(path)  # keys the cached ONNX graph
         return cls(net, model_cfg, device=device, **kw)
 
     @classmethod
-    def from_pretrained(cls, name: str = "text", **kw) -> Deblurrer:
+    def from_pretrained(cls, name: str = DEFAULT, **kw) -> Deblurrer:
         """A bundled model (``udeblur.inference.pretrained.BUNDLED``) with the settings it ships with (its tone
-        anchor) unless ``kw`` overrides them; its SHA-256 is checked first."""
-        from .pretrained import load_pretrained
+        anchor) unless ``kw`` overrides them; its SHA-256 is checked first (CheckpointError on mismatch)."""
+        path = pretrained.model_path(name)  # UnknownModelError naming the bundled models for an unknown name
+        kw.setdefault("tone_anchor", pretrained.BUNDLED[name].tone_anchor)
+        return cls.from_checkpoint(path, expected_sha256=pretrained.BUNDLED[name].sha256, **kw)
 
-        return load_pretrained(name, **kw)
+    @classmethod
+    def from_resolved(cls, model: ResolvedModel, **kw) -> Deblurrer:
+        """The Deblurrer for a ``resolve_model`` answer: its SHA-256 checked and its tone anchor set."""
+        return cls.from_checkpoint(model.path, expected_sha256=model.sha256, tone_anchor=model.tone_anchor, **kw)
 
     # ------------------------------------------------------------------ public entry points
 
@@ -726,3 +733,8 @@ def _refuse_overwriting_inputs(plan: list[tuple[Path, Path]]) -> None:
             whose = "its own output" if victim == src else f"the output of {src}"
             raise ImageReadError(victim, f"this input would be overwritten by {whose} ({dst}); nothing was written: "
                                  "choose an output folder (-o) that holds none of the inputs")
+
+
+def load_pretrained(name: str = DEFAULT, **deblurrer_options: object) -> Deblurrer:
+    """``Deblurrer.from_pretrained``: a bundled model with the settings it was measured with unless overridden."""
+    return Deblurrer.from_pretrained(name, **deblurrer_options)

@@ -88,7 +88,7 @@ def export_onnx(model: str | os.PathLike | DeblurNet, out: str | os.PathLike, op
     if isinstance(model, DeblurNet):
         net = model
     else:
-        from ..training.checkpoint import load_deblur_net
+        from ..model_files import load_deblur_net
 
         net, model_cfg = load_deblur_net(model)
     net = exportable(net)

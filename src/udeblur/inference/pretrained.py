@@ -7,7 +7,8 @@
 Each entry: file name inside ``udeblur/pretrained/``, its SHA-256, the Deblurrer settings it was measured with, and
 what it is for and not for (shown by the CLI help and the web page). The model card is docs/model_card_text.md.
 On the command line ``--model bundled`` (or ``bundled:NAME``) names a bundled model wherever a model is taken.
-This module imports nothing heavy, so the CLI can read it for its help texts.
+This module imports nothing heavy, so the CLI can read it for its help texts; ``Deblurrer.from_pretrained`` and
+``Deblurrer.from_resolved`` (udeblur.inference.deblurrer) turn an entry into a Deblurrer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 
 class UnknownModelError(LookupError):
@@ -80,13 +81,6 @@ class ResolvedModel(NamedTuple):
     sha256: str | None  # checked on load; None: a user's file (its ``.sha256`` sidecar, if any, is checked)
     tone_anchor: float  # for Deblurrer(tone_anchor=...)
 
-    def deblurrer(self, **options: Any):
-        """The ``Deblurrer`` for this model: its SHA-256 checked and its tone anchor set; ``options`` go to it."""
-        from .deblurrer import Deblurrer
-
-        return Deblurrer.from_checkpoint(self.path, expected_sha256=self.sha256, tone_anchor=self.tone_anchor,
-                                         **options)
-
 
 def bundled_name(text: str | os.PathLike | None) -> str | None:
     """The bundled model a ``--model`` value names (``bundled`` or ``bundled:NAME``), else None (a file path).
@@ -115,13 +109,3 @@ def resolve_model(path: str | os.PathLike | None, tone_anchor: float | None = No
     if found is None:
         return None
     return ResolvedModel(*found, BUNDLED[name].tone_anchor if tone_anchor is None else tone_anchor)
-
-
-def load_pretrained(name: str = DEFAULT, **deblurrer_options: Any):
-    """A ``Deblurrer`` for a bundled model, with the settings it was measured with unless overridden; its SHA-256
-    is verified first (CheckpointError on mismatch)."""
-    from .deblurrer import Deblurrer
-
-    path = model_path(name)  # UnknownModelError naming the bundled models for an unknown name
-    deblurrer_options.setdefault("tone_anchor", BUNDLED[name].tone_anchor)
-    return Deblurrer.from_checkpoint(path, expected_sha256=BUNDLED[name].sha256, **deblurrer_options)

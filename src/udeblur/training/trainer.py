@@ -41,12 +41,12 @@ from tqdm.auto import tqdm
 
 from ..archs.noise import sharded_noise
 from ..config import ConfigError, ExperimentConfig, TrainConfig, config_from_dict
-from ..device import cpu_prefers_bf16
+from ..device import cpu_has_fast_bf16, cpu_prefers_bf16
 from ..device import resolve_device as _resolve_device
 from ..model import Discriminators, Translator
+from ..model_files import CheckpointError, export_deblur_net, load_checkpoint, save_checkpoint
 from ..visualize import image_grid, to_numpy_image
 from . import distributed
-from .checkpoint import CheckpointError, export_deblur_net, load_checkpoint, save_checkpoint
 from .kernel_prior import KernelBank
 from .objective import discriminator_objective, generator_objective, make_fakes
 from .run_logger import RunLogger
@@ -72,21 +72,6 @@ def resolve_device(name: str) -> torch.device:
         return _resolve_device(name)
     except ValueError as exc:
         raise TrainingError(f"train.device: {exc}") from exc
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has native bf16 instructions (oneDNN's test: AVX512-BF16 or AMX), from its flags.
-
-    What they are worth differs by CPU, which is why ``auto`` precision measures instead of asking this
-    (``udeblur.device.cpu_bf16_speedup``): on an AMD EPYC with avx512_bf16 a 256-channel 3x3 conv runs ~2x fp32
-    (~220 vs ~113 GFLOP/s, one thread); Xeons with AMX gain much more; on AVX2-only CPUs (AMD EPYC without
-    avx512_bf16, older Xeons) bf16 is emulated, 5-100x SLOWER than fp32 (~80 vs 0.2-10 GFLOP/s). Used here for a
-    warning when bf16 is asked for explicitly.
-    """
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
@@ -237,7 +222,7 @@ class Trainer:
         """Weights from an exported model or a checkpoint; the architecture must be this config's."""
         from dataclasses import asdict
 
-        from .checkpoint import CheckpointError, load_deblur_net
+        from ..model_files import CheckpointError, load_deblur_net
 
         if path.suffix == ".pt":
             saved = load_checkpoint(path)
