@@ -14,11 +14,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bar_charts", "comparison_grid", "training_curves", "write_eval_report"]
+from ..losses.terms import CURVE_KEYS
 
-# logged keys worth plotting, in this order (whatever a run has of them)
-_CURVE_KEYS = ("adv", "cycle", "perceptual", "kl", "self_recon", "latent_regression", "reblur", "kernel_prior",
-               "prior_cycle", "d_sharp", "d_blurred", "g_total", "l1", "l2", "total")
+__all__ = ["bar_charts", "comparison_grid", "training_curves", "write_eval_report"]
 
 
 def _plt():
@@ -98,7 +96,7 @@ def training_curves(run_dirs: Mapping[str, Path], path: Path) -> Path | None:
     logs = {k: v for k, v in logs.items() if v}
     if not logs:
         return None
-    keys = [k for k in _CURVE_KEYS if any(k in r for recs in logs.values() for r in recs)]
+    keys = [k for k in CURVE_KEYS if any(k in r for recs in logs.values() for r in recs)]
     if not keys:
         return None
     plt = _plt()

@@ -43,6 +43,7 @@ from ..archs.noise import sharded_noise
 from ..config import ConfigError, ExperimentConfig, TrainConfig, config_from_dict
 from ..device import cpu_has_fast_bf16, cpu_prefers_bf16
 from ..device import resolve_device as _resolve_device
+from ..losses.terms import BAR_KEYS
 from ..model import Discriminators, Translator
 from ..model_files import CheckpointError, export_deblur_net, load_checkpoint, save_checkpoint
 from ..visualize import image_grid, to_numpy_image
@@ -548,7 +549,7 @@ class Trainer:
                     logs["sec_per_it"] = (now - last_time) / max(1, self.step - last_step)
                     last_time, last_step = now, self.step
                     logger.scalars(self.step, logs)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in _BAR_KEYS})
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in BAR_KEYS})
                 if logger is not None and (self.step % t.sample_every == 0 or final):
                     grid = self.sample_grid()
                     if grid is not None:
@@ -607,7 +608,6 @@ class _GracefulStop:
 # consecutive fp16 overflow skips tolerated before the run is declared diverged (GradScaler halves the scale each
 # time: 30 halvings take the default 65536 down to ~6e-5)
 _MAX_AMP_SKIPS = 30
-_BAR_KEYS = ("adv", "cycle", "perceptual", "kl", "d_sharp", "g_total")
 
 
 def _fixed_batch(dataset: Any, n: int, seed: int) -> dict[str, torch.Tensor]:
