@@ -48,10 +48,6 @@ class ImageData:
         return self.pixels.shape[0], self.pixels.shape[1]
 
 
-def is_image_file(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
 def image_from_pil(img: Image.Image, name: str | os.PathLike = "<image>") -> ImageData:
     """Decode any Pillow image mode to float pixels (+ alpha, bit depth)."""
     mode = img.mode

@@ -672,9 +672,6 @@ def read_domain_meta(out: Path) -> dict | None:
         return None
 
 
-_OURS = {"train", "test", "meta.json"}
-
-
 def _pid_alive(text: str) -> bool:
     try:
         os.kill(int(text), 0)

@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.datasets import find_test_folders
-from ..imageio import list_images, load_pixels
+from ..imageio import load_pixels
 from .baselines import Method, TestItem
 from .paired import clearly_better, gains_over_reference
 
@@ -323,8 +323,3 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]
     md_path = out / "table.md"
     md_path.write_text(markdown_table(summary))
     return {"csv": csv_path, "summary": json_path, "table": md_path}
-
-
-def images_of(folder: str | os.PathLike) -> list[Path]:
-    """Image files under a folder (sorted), for callers that build their own pairs."""
-    return list_images(folder)
