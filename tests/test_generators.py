@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from udeblur.archs.blur_encoder import apply_kernel
-from udeblur.archs.registry import generator_types, register_generator
+from udeblur.archs.registry import GeneratorType, generator_types, register_generator, unregister_generator
 from udeblur.config import ConfigError, load_config
 from udeblur.inference.deblurrer import Deblurrer
 from udeblur.model import Translator, count_parameters
@@ -56,7 +56,8 @@ def test_nafnet_tiled_equals_whole_image_pass():
     img = rng.random((120, 176, 3)).astype(np.float32)
     whole = Deblurrer(net, cfg, device="cpu", tile=1024)(img)
     tiled = Deblurrer(net, cfg, device="cpu", tile=64, overlap=24)(img)
-    assert np.abs(whole - tiled).mean() < 2e-3
+    diff = np.abs(whole - tiled)
+    assert diff.mean() < 2e-4 and diff.max() < 5e-3  # tiles misaligned with the 8-px grid give ~5e-3 mean
 
 
 def test_nafnet_export_roundtrip_and_onnx(tmp_path):
@@ -68,7 +69,8 @@ def test_nafnet_export_roundtrip_and_onnx(tmp_path):
     x = torch.rand(1, 3, 40, 48) * 2 - 1
     with torch.no_grad():
         assert torch.equal(net(x), loaded(x))
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort  # part of the test extra: a missing install fails here rather than skipping
+
     from udeblur.inference.export import export_onnx
 
     onnx_path = tmp_path / "naf.onnx"
@@ -140,13 +142,18 @@ class _ToyGenerators(nn.Module):
         return self.blurred(self.shared(c), z, src)
 
 
-def _toy(cfg):
-    return _ToyContent(cfg.channels, cfg.width), _ToyGenerators(cfg.width, cfg.blur_latent, cfg.channels)
+@pytest.fixture
+def toy_generator():
+    register_generator("toy", GeneratorType(
+        lambda cfg: _ToyContent(cfg.channels, cfg.width),
+        lambda cfg, content: _ToyGenerators(cfg.width, cfg.blur_latent, cfg.channels),
+    ), replace=True)
+    yield "toy"
+    unregister_generator("toy")
 
 
-def test_a_registered_toy_generator_trains_exports_and_deblurs(tmp_path):
-    register_generator("toy", _toy, replace=True)
-    cfg = load_config("tiny", ["model.generator=toy", "loss.perceptual=0", "train.total_steps=2",
+def test_a_registered_toy_generator_trains_exports_and_deblurs(tmp_path, toy_generator):
+    cfg = load_config("tiny", [f"model.generator={toy_generator}", "loss.perceptual=0", "train.total_steps=2",
                                "train.checkpoint_every=2", "train.g_every=1"])
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
     before = {k: v.clone() for k, v in trainer.translator.gen.state_dict().items()}
@@ -163,19 +170,61 @@ def test_unpaired_batch_must_fit_the_batch():
         load_config("tiny", ["train.unpaired_batch=5"])  # tiny's batch is 4
 
 
-def test_unpaired_batch_trains_with_every_prior_term(tmp_path):
+def test_unpaired_batch_splits_the_batch_between_unpaired_and_prior_terms(tmp_path, monkeypatch):
+    from udeblur.training import objective
+
     cfg = load_config("tiny", NAF + ["loss.perceptual=0", "model.global_skip=true", "model.kernel_size=7",
                                      "model.blur_from_kernel=true", "loss.reblur=10", "loss.kernel_prior=10",
                                      "loss.prior_cycle=10", "train.g_every=1", "train.unpaired_batch=2",
-                                     "train.total_steps=2", "train.snapshot_every=1"])
+                                     "train.total_steps=3", "train.snapshot_every=2", "train.checkpoint_every=100"])
+    seen: dict[str, list[int]] = {"unpaired": [], "prior": []}
+    translate, prior = objective.make_fakes, objective.blur_with_prior
+
+    def spy_fakes(tr, s, b, w, **kw):
+        seen["unpaired"].append(s.shape[0])
+        return translate(tr, s, b, w, **kw)
+
+    def spy_prior(s, *args):
+        seen["prior"].append(s.shape[0])
+        return prior(s, *args)
+
+    monkeypatch.setattr("udeblur.training.trainer.make_fakes", spy_fakes)
+    monkeypatch.setattr(objective, "blur_with_prior", spy_prior)
     trainer = Trainer(cfg, tmp_path, progress=False)
-    loader, _ = trainer._data_loader()
-    logs = trainer.train_step(next(iter(loader)))
-    for term in ("adv", "cycle", "reblur", "kernel_prior", "prior_cycle", "d_sharp"):
-        assert np.isfinite(logs[term]), term
     trainer.fit()
+    assert seen["unpaired"] == [2, 2, 2] and seen["prior"] == [4, 4, 4]  # tiny's batch is 4
+    # snapshots at their own steps, not only when a checkpoint is due
     snaps = sorted(p.name for p in (tmp_path / "snapshots").glob("*.safetensors"))
-    assert snaps == ["deblur_0000002.safetensors"]  # the first step was taken outside fit(): only step 2 saved
+    assert snaps == ["deblur_0000002.safetensors"]
+
+
+def test_distributed_ranks_take_the_single_process_unpaired_images():
+    from udeblur.data.datasets import UnpairedStepSampler
+
+    single = UnpairedStepSampler(50, 60, 8, seed=1, unpaired_batch=2).batch(7)
+    ranks = [UnpairedStepSampler(50, 60, 4, seed=1, rank=r, world_size=2, unpaired_batch=2).batch(7)
+             for r in range(2)]
+    assert ranks[0][:1] + ranks[1][:1] == single[:2]  # what the unpaired terms see
+    assert sorted(ranks[0] + ranks[1]) == sorted(single)  # and the whole batch is the same
+
+
+def test_old_presets_keep_their_initial_weights():
+    # hashes of Translator(preset) at seed 0 before the generator registry existed: same seed, same start
+    import hashlib
+
+    expected = {"paper": "57a4a9acefb21606", "text": "f63d082ccc810e37", "tiny": "beeb4aef2f2fb83d"}
+    for preset, digest in expected.items():
+        torch.manual_seed(0)
+        h = hashlib.sha256()
+        for k, v in Translator(load_config(preset).model).state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().numpy().tobytes())
+        assert h.hexdigest()[:16] == digest, preset
+
+
+def test_nafnet_crop_size_must_fit_its_size_multiple():
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        load_config("tiny", NAF + ["data.crop_size=36"])
 
 
 def test_init_from_an_export_starts_from_its_weights(tmp_path):
@@ -193,3 +242,17 @@ def test_init_from_an_export_starts_from_its_weights(tmp_path):
     other = load_config("tiny", ["loss.perceptual=0", f"train.init_from={export}"])  # drit, not nafnet
     with pytest.raises(ConfigError, match="model.generator"):
         Trainer(other, tmp_path / "c", progress=False)
+
+
+def test_init_from_a_checkpoint_checks_its_model_settings(tmp_path):
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=1"])
+    Trainer(cfg, tmp_path / "a", progress=False).fit()
+    ckpt = tmp_path / "a" / "checkpoints" / "last.pt"
+    warm = Trainer(load_config("tiny", ["loss.perceptual=0", f"train.init_from={ckpt}"]), tmp_path / "b",
+                   progress=False)
+    first = Trainer(cfg, tmp_path / "a", resume=True, progress=False)
+    for k, v in first.discs.state_dict().items():  # a checkpoint brings the discriminators too
+        assert torch.equal(v, warm.discs.state_dict()[k])
+    with pytest.raises(ConfigError, match="model.global_skip"):
+        Trainer(load_config("tiny", ["loss.perceptual=0", "model.global_skip=true", f"train.init_from={ckpt}"]),
+                tmp_path / "c", progress=False)

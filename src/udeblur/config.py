@@ -231,10 +231,14 @@ def validate(cfg: ExperimentConfig) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {allowed}")
-    from .archs.registry import generator_types
+    from .archs.registry import generator_type, generator_types
 
     if cfg.model.generator not in generator_types():
         raise ConfigError(f"model.generator: {cfg.model.generator!r} is not one of {generator_types()}")
+    multiple = generator_type(cfg.model.generator).size_multiple(cfg.model)
+    if cfg.data.crop_size % multiple:
+        raise ConfigError(f"data.crop_size: {cfg.data.crop_size} must be a multiple of {multiple} for "
+                          f"model.generator={cfg.model.generator}")
     if cfg.model.generator != "drit" and cfg.model.source_skips:
         raise ConfigError("model.source_skips is a switch of the drit generator; the U-Net generators have skips")
     if cfg.model.channels not in (1, 3):

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write the deblurring path of MODEL (the bundled model by default, deblur.safetensors or a "
         "training checkpoint .pt) as ONNX with dynamic batch, height and width. Input 'blurred' N x C x H x W "
         "float32 in [-1, 1], output 'sharp'; "
-        "H and W must be multiples of 4 (and at least the model's minimum size, in the file's metadata): "
+        "H and W must be multiples of the model's size multiple and at least its minimum size (both in the file's "
+        "metadata): "
         "pad by reflection and crop back, as `udeblur deblur` does.",
     )
     p.add_argument("model", metavar="MODEL", nargs="?", default="bundled", help=MODEL_HELP + " [bundled]")

@@ -103,7 +103,7 @@ class _Span(NamedTuple):
 
     start: int
     weight: np.ndarray  # 1-D blend weights over the tile
-    own: tuple[int, int]  # absolute [lo, hi): the tiles' owned parts partition the axis (multiples of 4)
+    own: tuple[int, int]  # absolute [lo, hi): the tiles' owned parts partition the axis (size multiples)
 
 
 def _axis_tiles(length: int, tile: int, overlap: int, multiple: int = 4) -> list[_Span]:
@@ -242,7 +242,7 @@ def _with_pixels(data: ImageData, pixels: np.ndarray) -> ImageData:
 class Deblurrer:
     """Deblur images with a trained deblurring path (E_B^c, shared block, E^b, G_S).
 
-    ``tile``: largest side processed in one pass (rounded down to a multiple of 4); bigger images are tiled.
+    ``tile``: largest side processed in one pass (rounded down to the network's size multiple); bigger images are tiled.
     ``overlap``: minimum overlap of neighbouring tiles in px (at most tile/2). ``batch``: images (of one size) or
     tiles per forward pass (helps on a GPU; costs ``batch`` times the activation memory). ``norm``: ``"tile"``
     (each tile normalised by its own statistics, one pass) or ``"image"`` (whole-image statistics, exact, slower).

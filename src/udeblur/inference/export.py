@@ -80,7 +80,8 @@ def export_onnx(model: str | os.PathLike | DeblurNet, out: str | os.PathLike, op
     """Write the deblurring path of ``model`` (a DeblurNet, an exported ``.safetensors`` or a training ``.pt``)
     to ``out`` as ONNX with dynamic batch, height and width. Returns the path.
 
-    ``example_size`` only shapes the trace (multiples of 4, >= the model's minimum size); the graph is size-free.
+    ``example_size`` only shapes the trace (rounded up to the size multiple, >= the minimum size); the graph is
+    size-free.
     """
     if opset < 17:
         raise ValueError(f"opset {opset}: need >= 17")

@@ -56,9 +56,9 @@ CHECKPOINT_NAME = "checkpoints/last.pt"
 EXPORT_NAME = "deblur.safetensors"
 # settings that may differ when a run is resumed; everything else comes from the checkpoint
 RESUMABLE_OVERRIDES = {
-    "train": ("total_steps", "log_every", "sample_every", "checkpoint_every", "snapshot_every", "device", "tensorboard",
-              "amp",
-              "channels_last", "compile"),
+    # init_from only matters before the first checkpoint
+    "train": ("total_steps", "log_every", "sample_every", "checkpoint_every", "snapshot_every", "init_from", "device",
+              "tensorboard", "amp", "channels_last", "compile"),
     "data": ("num_workers",),
 }
 
@@ -223,14 +223,27 @@ class Trainer:
         """Weights from an exported model or a checkpoint; the architecture must be this config's."""
         from dataclasses import asdict
 
+        from ..inference.pretrained import bundled_name, model_path
         from ..model_files import CheckpointError, load_deblur_net
+
+        name = bundled_name(str(path))  # "bundled" or "bundled:NAME", as --model takes it
+        if name is not None:
+            path = model_path(name)
+        ours = asdict(self.cfg.model)
+
+        def check(theirs: dict[str, Any]) -> None:
+            differ = [f"model.{k}: {theirs.get(k)!r} in the file" for k in ours if ours[k] != theirs.get(k)]
+            if differ:
+                raise ConfigError(f"train.init_from: {path} was trained with other model settings "
+                                  f"({'; '.join(differ)}); set them the same")
 
         if path.suffix == ".pt":
             saved = load_checkpoint(path)
             try:
+                check(config_from_dict(saved["config"]).to_dict()["model"])
                 self.translator.load_state_dict(saved["translator"])
                 self.discs.load_state_dict(saved["discriminators"])
-            except (KeyError, RuntimeError) as exc:
+            except (KeyError, TypeError, RuntimeError) as exc:
                 raise ConfigError(f"train.init_from: {path} does not fit this config's networks ({str(exc)[:300]}); "
                                   "use the same model.* settings as the run that wrote it") from exc
             return
@@ -238,14 +251,13 @@ class Trainer:
             net, model_cfg = load_deblur_net(path)
         except CheckpointError as exc:
             raise ConfigError(f"train.init_from: {exc}") from exc
-        ours, theirs = asdict(self.cfg.model), asdict(model_cfg)
-        differ = [f"model.{k}: {theirs[k]!r} in the file" for k in ours if ours[k] != theirs[k]]
-        if differ:
-            raise ConfigError(f"train.init_from: {path} was trained with other model settings ({'; '.join(differ)});"
-                              " set them the same")
+        check(asdict(model_cfg))
         self.translator.deblur_net().load_state_dict(net.state_dict())
         # the sharp-domain encoder starts as the blurred one: both map into one content space (shared last layer)
-        self.translator.content.sharp.load_state_dict(self.translator.content.blurred.state_dict())
+        content = self.translator.content
+        content.sharp.load_state_dict(content.blurred.state_dict())
+        if content.shared is not content.blurred_last:  # no shared layer: its own last block starts as a copy too
+            content.shared.load_state_dict(content.blurred_last.state_dict())
 
     def _make_perceptual(self):
         w = self.cfg.loss
@@ -302,9 +314,11 @@ class Trainer:
             root = self._data_root or resolve_data_root(self.cfg, progress=False)
         # train.batch_size is the global batch; the sampler hands each rank its share of the global key list
         per_rank = self.cfg.train.batch_size // self.dist.world_size
-        cfg = replace(self.cfg, data={"root": str(root)}, train={"batch_size": per_rank})
+        unpaired = self.cfg.train.unpaired_batch
+        cfg = replace(self.cfg, data={"root": str(root)},
+                      train={"batch_size": per_rank, "unpaired_batch": unpaired // self.dist.world_size})
         loader, dataset = make_train_loader(cfg, start_step=self.step, rank=self.dist.rank,
-                                            world_size=self.dist.world_size)
+                                            world_size=self.dist.world_size, unpaired_batch=unpaired)
         # DataLoader draws its workers' base seed from the global RNG unless it has its own generator;
         # that draw would shift the training RNG stream differently in a resumed run.
         loader.generator = torch.Generator().manual_seed(self.cfg.train.seed)
@@ -554,7 +568,8 @@ class Trainer:
                     grid = self.sample_grid()
                     if grid is not None:
                         logger.image(self.step, "samples", grid)
-                if self.step % t.checkpoint_every == 0 or final:
+                if (self.step % t.checkpoint_every == 0 or final
+                        or (t.snapshot_every > 0 and self.step % t.snapshot_every == 0)):
                     self.save()
                     saved_step = self.step
                 if distributed.any_rank(stop.requested, self.dist, self.device):
