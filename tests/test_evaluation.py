@@ -173,21 +173,23 @@ def test_compare_resumes_an_interrupted_variant(tmp_path, data_root):
 
 
 def test_shipped_compare_configs_load():
-    shipped = sorted((Path(__file__).parents[1] / "src/udeblur/configs").glob("compare_*.yaml"))
-    assert len(shipped) >= 5
+    root = Path(__file__).parents[1]
+    shipped = sorted([*(root / "src/udeblur/configs").glob("compare_*.yaml"),
+                      *(root / "experiments/compare").glob("compare_*.yaml")])
+    assert len(shipped) >= 7
     for path in shipped:  # every trained variant's overrides are validated on load
         cfg = load_compare_config(path)
         assert cfg.variants and cfg.steps > 0, path.name
-    text = load_compare_config(Path(__file__).parents[1] / "src/udeblur/configs/compare_text.yaml")
+    text = load_compare_config(root / "experiments/compare/compare_text.yaml")
     trained = {v.name for v in text.variants if v.trained}
     assert {"ours", "cyclegan", "supervised", "no_kl", "no_perceptual", "no_blur_encoder", "no_shared_content",
             "no_cycle", "no_random_z"} <= trained
-    additions = load_compare_config(Path(__file__).parents[1] / "src/udeblur/configs/compare_text_additions.yaml")
+    additions = load_compare_config(root / "experiments/compare/compare_text_additions.yaml")
     assert {"text", "no_prior_cycle", "no_prior", "no_reblur", "no_kernel", "no_global_skip"} <= {
         v.name for v in additions.variants if v.trained
     }
     # the README's CycleGAN reference must stay plain CycleGAN whatever the `text` preset it is based on adds
-    reference = load_compare_config(Path(__file__).parents[1] / "src/udeblur/configs/compare_text_reference.yaml")
+    reference = load_compare_config(root / "experiments/compare/compare_text_reference.yaml")
     cyclegan = reference.experiment(next(v for v in reference.variants if v.name == "cyclegan"))
     assert cyclegan.loss.adv == 1.0 and not cyclegan.model.blur_encoder and not cyclegan.model.global_skip
     assert cyclegan.loss.kernel_prior == cyclegan.loss.prior_cycle == cyclegan.loss.reblur == 0

@@ -11,7 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train the model, ablations and baselines at one budget and compare them",
         description="Trains every trained variant listed in CONFIG (sequentially; finished ones are skipped, "
         "interrupted ones resume), evaluates all variants on the same paired test set and writes "
-        "OUT/report/index.html. CONFIG may be a shipped name such as compare_text.yaml.",
+        "OUT/report/index.html. CONFIG may be a shipped name such as compare_tiny.yaml; the text-domain "
+        "comparisons are in experiments/compare/ of the source tree.",
     )
     p.add_argument("config", nargs="?", help="compare YAML (see udeblur.evaluation.compare)")
     p.add_argument("--out", "-o", help="output folder (runs/ and report/); no default: needed with CONFIG")

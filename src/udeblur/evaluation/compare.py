@@ -98,7 +98,7 @@ def load_compare_config(path: str | Path) -> CompareConfig:
 
         packaged = Path(str(resources.files("udeblur.configs").joinpath(f"{path.name}")))
         if path.parent == Path(".") and packaged.exists():
-            path = packaged  # e.g. `udeblur compare compare_text.yaml` finds the shipped one
+            path = packaged  # e.g. `udeblur compare compare_tiny.yaml` finds the shipped one
         else:
             raise ConfigError(f"{path}: no such compare config")
     try:
