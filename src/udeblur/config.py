@@ -89,6 +89,9 @@ class DataConfig:
     """
 
     root: str | None = None
+    # your own blurred photos (a folder): they replace the blurred training set, the sharp set stays data.root's
+    # (the built-in text domain's without one), as when fine-tuning a model on the blur of one camera
+    blurred: str | None = None
     load_size: int = 144  # shorter side resized to this before cropping (0: no resize)
     crop_size: int = 128
     flip: bool = True

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", "-c", default=None,
                    help=f"preset ({', '.join(PRESETS)}) or YAML file [small; with --resume: the run's own]")
     p.add_argument("--data", default=None, help="data root (overrides data.root) [the built-in text domain]")
+    p.add_argument("--blurred", default=None, metavar="DIR",
+                   help="your own blurred photos, no pairs needed: they replace the blurred training set (with "
+                        "--init-from bundled: adapt the bundled model to your camera's blur) [none]")
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, logs, samples, export")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--steps", type=int, default=None,
@@ -49,6 +52,8 @@ def build_config(args: argparse.Namespace):
     typed: dict[str, dict] = {}
     if args.data:
         typed.setdefault("data", {})["root"] = str(Path(args.data).expanduser())
+    if getattr(args, "blurred", None):
+        typed.setdefault("data", {})["blurred"] = str(Path(args.blurred).expanduser().resolve())
     if args.steps:
         typed.setdefault("train", {})["total_steps"] = args.steps
     if args.device:

@@ -504,8 +504,11 @@ def make_train_loader(cfg: ExperimentConfig, start_step: int = 0, rank: int = 0,
     if cfg.data.root is None:
         raise DatasetError("no data.root given: set data.root to a folder with sharp/ and blurred/ images")
     folders = find_domain_folders(cfg.data.root)
-    sharp, blurred = list_images(folders.sharp), list_images(folders.blurred)
-    for folder, files in ((folders.sharp, sharp), (folders.blurred, blurred)):
+    blurred_folder = Path(cfg.data.blurred).expanduser() if cfg.data.blurred else folders.blurred
+    if not blurred_folder.is_dir():
+        raise DatasetError(f"{blurred_folder}: data.blurred is not a folder; give a folder of blurred images")
+    sharp, blurred = list_images(folders.sharp), list_images(blurred_folder)
+    for folder, files in ((folders.sharp, sharp), (blurred_folder, blurred)):
         if not files:
             raise DatasetError(f"{folder}: the training folder has no image files")
     dataset = UnpairedDataset(sharp, blurred, crop_size=cfg.data.crop_size, load_size=cfg.data.load_size,
