@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "written to disk: uploads are decoded and encoded in memory. Memory is bounded: --workers requests are "
         "served at once (64 more wait; beyond that the answer is 503, try again) and images are decoded and "
         "deblurred one at a time, so the peak is about the model and one tile's network memory + workers x "
-        "max-upload-mb + 60 bytes x max-megapixels (defaults: 4 x 50 MB + 40 MP x 60 B, about 2.6 GB). A client "
+        "max-upload-mb + 60 bytes x max-megapixels (defaults: 4 x 50 MB + 40 MP x 60 B, about 2.6 GB, plus the "
+        "model and its tile: 5.4 GB peak measured with the bundled model under 50 uploads of 39.7 MP). A client "
         "silent for 30 s is disconnected. " + bundled_note(),
     )
     p.add_argument("--model", "-m", metavar="MODEL", default="bundled", help=MODEL_HELP)
