@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import udeblur.inference.export as export_mod
+from udeblur.cache import cache_dir
 from udeblur.cli.main import main
 from udeblur.config import load_config
-from udeblur.data.builtin import cache_dir
 from udeblur.inference import Deblurrer
 from udeblur.inference.engine import ONNX_TOLERANCE
 from udeblur.model import Translator

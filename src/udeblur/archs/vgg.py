@@ -30,13 +30,13 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_write
+from ..cache import cache_dir
 
 __all__ = [
     "FEATURE_SCALES",
     "VGG19_URL",
     "VGGFeatures",
     "VGGWeightsError",
-    "cache_dir",
     "clear_perceptual_net_cache",
     "convert_vgg16_onnx",
     "layer_names",
@@ -119,12 +119,6 @@ _VGG16_KNOWN = (
 
 class VGGWeightsError(RuntimeError):
     """Pretrained VGG weights that cannot be found or used; the message names the file and the problem."""
-
-
-def cache_dir() -> Path:
-    """Where converted weights are kept: ``$UDEBLUR_CACHE`` or ``~/.cache/udeblur`` (read at each call)."""
-    env = os.environ.get("UDEBLUR_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "udeblur"
 
 
 def _module_names(arch: str) -> list[str]:

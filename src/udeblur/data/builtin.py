@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from ..cache import cache_dir
 from ..config import ExperimentConfig
-
-
-def cache_dir() -> Path:
-    """``$UDEBLUR_CACHE`` or ``~/.cache/udeblur``."""
-    return Path(os.environ.get("UDEBLUR_CACHE") or Path.home() / ".cache" / "udeblur")
 
 
 def builtin_text_config(cfg: ExperimentConfig):

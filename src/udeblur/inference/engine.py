@@ -14,7 +14,7 @@ Outputs agree with PyTorch's to ``ONNX_TOLERANCE`` (max |difference| on the [-1,
 model and on tiled images in tests/test_engine.py): summation order differs, nothing else.
 
 The graphs (two files: the blur code and the rest) are exported once per model file into
-``udeblur.data.builtin.cache_dir()/onnx/``, named by the file's SHA-256, written atomically, so concurrent
+``udeblur.cache.cache_dir()/onnx/``, named by the file's SHA-256, written atomically, so concurrent
 processes and later runs share them. An in-memory network (no file) is exported into memory each time.
 """
 
@@ -117,7 +117,7 @@ class OnnxEngine:
         """Where the cached graph of this model lives (None for an in-memory network)."""
         if self.model_sha256 is None:
             return None
-        from ..data.builtin import cache_dir
+        from ..cache import cache_dir
 
         return cache_dir() / "onnx" / f"{self.model_sha256}.{kind}.g{GRAPH_VERSION}.onnx"
 
