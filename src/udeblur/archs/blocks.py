@@ -76,6 +76,16 @@ class DownResBlock(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
+def output_image(out: torch.Tensor, src: torch.Tensor | None, global_skip: bool) -> torch.Tensor:
+    """A generator's last step: ``tanh(out)``, or with ``global_skip`` ``out`` as a correction to ``src`` in tanh's
+    pre-activation space (``src`` itself when ``out`` is 0; the result stays in (-1, 1))."""
+    if not global_skip:
+        return torch.tanh(out)
+    if src is None:
+        raise ValueError("a generator with global_skip needs the source image (src)")
+    return torch.tanh(torch.atanh(src.clamp(-0.995, 0.995)) + out)
+
+
 def tile_code(z: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Broadcast a code N x Z to N x Z x H x W matching ``like``'s spatial size."""
     return z[:, :, None, None].expand(z.shape[0], z.shape[1], like.shape[2], like.shape[3])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import LayerNorm2d, ResBlock, conv_block, tile_code
+from .blocks import LayerNorm2d, ResBlock, conv_block, output_image, tile_code
 
 
 class GeneratorBranch(nn.Module):
@@ -74,12 +74,7 @@ class GeneratorBranch(nn.Module):
         if full is not None:
             h = self.fuse(torch.cat([h, full], 1))
         out = self.to_image(torch.cat([h, tile_code(z, h)], 1))
-        if not self.global_skip:
-            return torch.tanh(out)
-        if src is None:
-            raise ValueError("a generator with global_skip needs the source image (src)")
-        # correction in tanh's pre-activation space: identity when out == 0, and the result stays in (-1, 1)
-        return torch.tanh(torch.atanh(src.clamp(-0.995, 0.995)) + out)
+        return output_image(out, src, self.global_skip)
 
 
 class Generators(nn.Module):

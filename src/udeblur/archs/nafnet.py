@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import output_image
 from .noise import noise_like
 
 
@@ -180,12 +181,7 @@ class NAFGeneratorBranch(nn.Module):
         for up, film, stage, skip in zip(self.ups, self.films, self.stages, reversed(skips), strict=True):
             h = stage(film(up(h) + skip, z))
         out = self.to_image(h)
-        if not self.global_skip:
-            return torch.tanh(out)
-        if src is None:
-            raise ValueError("a generator with global_skip needs the source image (src)")
-        # a correction in tanh's pre-activation space, as in the DRIT branch: identity when out == 0
-        return torch.tanh(torch.atanh(src.clamp(-0.995, 0.995)) + out)
+        return output_image(out, src, self.global_skip)
 
 
 class NAFGenerators(nn.Module):
