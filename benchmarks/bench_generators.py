@@ -2,7 +2,7 @@
 
 For each candidate (a preset whose model.generator differs), prints:
   * the unpaired training step of that preset (the full objective, every term it has) in CPU-seconds per step;
-  * the supervised reference (the same deblurring path trained on synthetic pairs, evaluation/supervised.py) run for
+  * the supervised reference (the same deblurring path trained on synthetic pairs, methods/supervised.py) run for
     the SAME CPU time (process time, not wall time) per candidate, then its PSNR gain over the blurred input on
     held-out paired crops.
 Run on one thread so figures are per core:
@@ -27,7 +27,6 @@ from udeblur.config import load_config, replace
 from udeblur.data.builtin import resolve_data_root
 from udeblur.evaluation.evaluate import load_test_items
 from udeblur.evaluation.paired import paired_gain
-from udeblur.evaluation.supervised import SupervisedTrainer
 from udeblur.inference.deblurrer import Deblurrer
 from udeblur.metrics.image_quality import psnr
 from udeblur.model import Translator, count_parameters
@@ -40,8 +39,8 @@ def unpaired_cpu_seconds_per_step(preset: str, steps: int, work: Path) -> float:
     cfg = load_config(preset, ["train.tensorboard=false", "train.sample_every=1000000",
                                "train.checkpoint_every=1000000"])
     trainer = Trainer(cfg, work / f"unpaired-{preset}", progress=False)
-    loader, _ = trainer._data_loader()
-    it = iter(loader)
+    root = resolve_data_root(cfg, progress=False)
+    it = iter(trainer.method.make_data(root, trainer.step).batches)
     for _ in range(3):  # warm-up: allocator, oneDNN primitive caches
         trainer.train_step(next(it))
     start = time.process_time()
@@ -54,12 +53,12 @@ def supervised_gain(preset: str, seconds: float, data: Path, work: Path, limit: 
     cfg = load_config(preset, ["loss.perceptual=0", "train.lr=0.001", "train.lr_decay=none",
                                "train.total_steps=1000000"])
     root = resolve_data_root(cfg, progress=False)
-    run = SupervisedTrainer(replace(cfg, train={"tensorboard": False}), work / f"supervised-{preset}", root,
-                            progress=False)
+    run = Trainer(replace(cfg, train={"tensorboard": False, "method": "supervised"}), work / f"supervised-{preset}",
+                  progress=False, data_root=root)
     start = time.process_time()
     while time.process_time() - start < seconds:  # CPU time, so a busy machine does not shorten the budget
         run.fit(max_steps=50)
-    deblur = Deblurrer(run.net.eval(), cfg.model, device="cpu")
+    deblur = Deblurrer(run.method.net.eval(), cfg.model, device="cpu")
     items = load_test_items(data, limit=limit)
     ours = [psnr(deblur(item.blurred), item.sharp) for item in items]
     base = [psnr(item.blurred, item.sharp) for item in items]

@@ -104,8 +104,8 @@ def test_two_processes_match_one_and_resume_in_another_world_size(tmp_path):
     # single process, global batch 4: state after 2 steps (one D step, then D + the first G step), then on to 4
     ref = Trainer(cfg, tmp_path / "single", progress=False)
     ref.fit(max_steps=2)
-    ref_discs = {k: v.clone() for k, v in ref.discs.state_dict().items()}
-    ref_adam_g = _adam(ref.opt_g.state_dict())
+    ref_discs = {k: v.clone() for k, v in ref.method.discs.state_dict().items()}
+    ref_adam_g = _adam(ref.method.opt_g.state_dict())
     ref.fit()
     assert ref.step == 4
 
@@ -127,7 +127,8 @@ def test_two_processes_match_one_and_resume_in_another_world_size(tmp_path):
     # early in training): seen up to 1.3e-4 relative in a gradient norm at step 4, so 1e-3 here. A real fault
     # (wrong slice of the batch or noise, lost optimizer state) changes these numbers at the percent level.
     _assert_logs_close(_read_log(tmp_path / "ddp"), _read_log(tmp_path / "single"), "resumed in 1 process", rel=1e-3)
-    _assert_close(resumed.discs.state_dict(), ref.discs.state_dict(), "discriminator weights at step 4", atol=2e-6)
+    _assert_close(resumed.method.discs.state_dict(), ref.method.discs.state_dict(), "discriminator weights at step 4",
+                  atol=2e-6)
 
 
 def test_global_batch_must_split_evenly(tmp_path, monkeypatch):

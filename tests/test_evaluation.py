@@ -16,8 +16,8 @@ from udeblur.data.builtin import resolve_data_root
 from udeblur.evaluation.baselines import baseline_method, model_method
 from udeblur.evaluation.compare import load_compare_config, run_compare
 from udeblur.evaluation.evaluate import MethodSpec, evaluate, load_test_items
-from udeblur.evaluation.supervised import PairedCropSampler, SupervisedTrainer, domain_blur_config
 from udeblur.evaluation.variants import BUILTIN_VARIANTS
+from udeblur.methods.supervised import PairedCropSampler, SupervisedMethod, domain_blur_config
 from udeblur.training.trainer import EXPORT_NAME, Trainer
 
 # tiny networks, no VGG, a couple of steps: these tests check plumbing, not quality
@@ -59,23 +59,28 @@ def test_each_unpaired_variant_trains_and_deblurs(name, tmp_path, data_root):
 def test_supervised_pairs_and_training(tmp_path, data_root):
     blur, source = domain_blur_config(data_root)
     assert source.endswith("meta.json")
-    cfg = load_config("tiny", FAST)
-    trainer = SupervisedTrainer(cfg, tmp_path, data_root, progress=False)
-    s, b = trainer.sampler.batch(0, 2)
+    cfg = load_config("tiny", [*FAST, "train.method=supervised"])
+    trainer = Trainer(cfg, tmp_path, progress=False, data_root=data_root)
+    assert isinstance(trainer.method, SupervisedMethod)
+    trainer.method.make_data(data_root, 0)
+    sampler = trainer.method.sampler
+    s, b = sampler.batch(0, 2)
     assert s.shape == b.shape == (2, 3, 32, 32)
-    s2, _ = trainer.sampler.batch(0, 2)
+    s2, _ = sampler.batch(0, 2)
     assert (s == s2).all()  # a step's pairs are a pure function of (seed, step)
+    assert (sampler.batch(0, 1, start=1)[0] == s[1:]).all()  # a rank's share is its slice of the global batch
     trainer.fit()
     assert trainer.step == 2
-    # resumable, and exports the Deblurrer's format
-    again = SupervisedTrainer(load_config("tiny", [*FAST[:-5], "train.total_steps=3"]), tmp_path, data_root,
-                              resume=True, progress=False)
+    assert (tmp_path / "paired_data.txt").is_file()
+    # resumable (the main trainer's rule: only the budget and the like may change), exports the Deblurrer's format
+    again = Trainer(load_config("tiny", [*FAST, "train.method=supervised", "train.total_steps=3"]), tmp_path,
+                    resume=True, progress=False, data_root=data_root)
     assert again.step == 2
     again.fit()
     assert again.step == 3
     item = load_test_items(data_root, limit=1)[0]
     assert model_method(tmp_path / EXPORT_NAME, device="cpu")(item).shape == item.sharp.shape
-    assert isinstance(trainer.sampler, PairedCropSampler)
+    assert isinstance(sampler, PairedCropSampler)
 
 
 def test_supervised_l2_variant_trains_with_mean_squared_error(tmp_path, data_root):
@@ -83,12 +88,13 @@ def test_supervised_l2_variant_trains_with_mean_squared_error(tmp_path, data_roo
 
     logs = {}
     for name in ("supervised", "supervised_l2"):
-        cfg = load_config("tiny", [*FAST, *BUILTIN_VARIANTS[name].overrides])
-        trainer = SupervisedTrainer(cfg, tmp_path / name, data_root, progress=False)
-        s, b = trainer.sampler.batch(0, cfg.train.batch_size)
+        cfg = load_config("tiny", [*FAST, *BUILTIN_VARIANTS[name].overrides, "train.method=supervised"])
+        trainer = Trainer(cfg, tmp_path / name, progress=False, data_root=data_root)
+        batch = next(iter(trainer.method.make_data(data_root, 0).batches))
         with torch.no_grad():
-            out = trainer.net(b)  # the weights before the step, which the step's loss is computed with
-        logs[name] = (trainer.train_step(), F.l1_loss(out, s).item(), F.mse_loss(out, s).item())
+            out = trainer.method.net(batch["blurred"])  # the weights before the step, which its loss is computed with
+        s = batch["sharp"]
+        logs[name] = (trainer.train_step(batch), F.l1_loss(out, s).item(), F.mse_loss(out, s).item())
     (l1_logs, l1, _), (l2_logs, _, mse) = logs["supervised"], logs["supervised_l2"]
     assert "l2" not in l1_logs and l1_logs["l1"] == pytest.approx(l1, rel=1e-4)
     assert "l1" not in l2_logs and l2_logs["l2"] == pytest.approx(mse, rel=1e-4)

@@ -156,9 +156,9 @@ def test_a_registered_toy_generator_trains_exports_and_deblurs(tmp_path, toy_gen
     cfg = load_config("tiny", [f"model.generator={toy_generator}", "loss.perceptual=0", "train.total_steps=2",
                                "train.checkpoint_every=2", "train.g_every=1"])
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
-    before = {k: v.clone() for k, v in trainer.translator.gen.state_dict().items()}
+    before = {k: v.clone() for k, v in trainer.method.translator.gen.state_dict().items()}
     trainer.fit()
-    after = trainer.translator.gen.state_dict()
+    after = trainer.method.translator.gen.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the toy generator was trained
     model = tmp_path / "run" / EXPORT_NAME
     out = Deblurrer.from_checkpoint(model, device="cpu")(np.full((21, 30, 3), 0.5, np.float32))
@@ -188,7 +188,7 @@ def test_unpaired_batch_splits_the_batch_between_unpaired_and_prior_terms(tmp_pa
         seen["prior"].append(s.shape[0])
         return prior(s, *args)
 
-    monkeypatch.setattr("udeblur.training.trainer.make_fakes", spy_fakes)
+    monkeypatch.setattr("udeblur.methods.disentangled.make_fakes", spy_fakes)
     monkeypatch.setattr(objective, "blur_with_prior", spy_prior)
     trainer = Trainer(cfg, tmp_path, progress=False)
     trainer.fit()
@@ -235,10 +235,10 @@ def test_init_from_an_export_starts_from_its_weights(tmp_path):
     warm_cfg = load_config("tiny", NAF + ["loss.perceptual=0", "train.total_steps=1", "train.seed=4",
                                           f"train.init_from={export}"])
     warm = Trainer(warm_cfg, tmp_path / "b", progress=False)
-    a, b = first.translator.deblur_net().state_dict(), warm.translator.deblur_net().state_dict()
+    a, b = first.method.translator.deblur_net().state_dict(), warm.method.translator.deblur_net().state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    for k, v in warm.translator.content.sharp.state_dict().items():  # E_S^c starts as a copy of E_B^c
-        assert torch.equal(v, warm.translator.content.blurred.state_dict()[k])
+    for k, v in warm.method.translator.content.sharp.state_dict().items():  # E_S^c starts as a copy of E_B^c
+        assert torch.equal(v, warm.method.translator.content.blurred.state_dict()[k])
     other = load_config("tiny", ["loss.perceptual=0", f"train.init_from={export}"])  # drit, not nafnet
     with pytest.raises(ConfigError, match="model.generator"):
         Trainer(other, tmp_path / "c", progress=False)
@@ -251,8 +251,8 @@ def test_init_from_a_checkpoint_checks_its_model_settings(tmp_path):
     warm = Trainer(load_config("tiny", ["loss.perceptual=0", f"train.init_from={ckpt}"]), tmp_path / "b",
                    progress=False)
     first = Trainer(cfg, tmp_path / "a", resume=True, progress=False)
-    for k, v in first.discs.state_dict().items():  # a checkpoint brings the discriminators too
-        assert torch.equal(v, warm.discs.state_dict()[k])
+    for k, v in first.method.discs.state_dict().items():  # a checkpoint brings the discriminators too
+        assert torch.equal(v, warm.method.discs.state_dict()[k])
     with pytest.raises(ConfigError, match="model.global_skip"):
         Trainer(load_config("tiny", ["loss.perceptual=0", "model.global_skip=true", f"train.init_from={ckpt}"]),
                 tmp_path / "c", progress=False)

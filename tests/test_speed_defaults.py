@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import udeblur.device as device_mod
-import udeblur.training.trainer as trainer_mod
+import udeblur.methods.disentangled as disentangled_mod
 from udeblur.archs.noise import noise_like
 from udeblur.config import ConfigError, load_config
 from udeblur.device import cpu_has_fast_bf16
@@ -78,7 +78,7 @@ def test_deblurrer_and_trainer_use_the_resolved_precision(monkeypatch, fresh_mea
     _fake_timing(monkeypatch, fp32_s=0.010, bf16_s=0.004)
     assert Deblurrer(net, cfg.model, device="cpu").precision == "bf16"
     trainer = Trainer(cfg, tmp_path / "b", progress=False)
-    assert trainer.amp == "bf16" and trainer._autocast().fast_dtype == torch.bfloat16
+    assert trainer.amp == "bf16" and trainer.method.autocast().fast_dtype == torch.bfloat16
     assert trainer.cfg.train.amp == "auto"  # the config keeps the choice; the run resolves it
 
 
@@ -106,7 +106,7 @@ def _train(tmp_path, name: str, overrides: list[str], steps: int = 4) -> tuple[T
     trainer = Trainer(load_config("tiny", ["loss.perceptual=0", "train.g_every=2", *overrides]), tmp_path / name,
                       progress=False)
     calls = {"translate": 0, "to_blurred": 0}
-    tr = trainer.translator
+    tr = trainer.method.translator
     for attr, owner in (("translate", tr), ("to_blurred", tr.gen)):
         original = getattr(owner, attr)
 
@@ -137,7 +137,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_skipped_passes_change_no_result(tmp_path, monkeypatch, case):
     new, new_logs, new_calls = _train(tmp_path, "new", CASES[case])
-    monkeypatch.setattr(trainer_mod, "make_fakes", _all_passes)
+    monkeypatch.setattr(disentangled_mod, "make_fakes", _all_passes)
     ref, ref_logs, ref_calls = _train(tmp_path, "ref", CASES[case])
     print(f"\n{case}: calls with skipping {new_calls}, without {ref_calls}")
     key = "to_blurred" if case == "latent_regression_only" else "translate"

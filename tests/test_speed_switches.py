@@ -52,13 +52,13 @@ def test_bf16_autocast_trains_on_cpu_close_to_fp32(tmp_path):
     assert all(torch.isfinite(torch.tensor(list(r.values()))).all() for r in bf16)
     _compare(bf16, fp32, rel=2e-2, abs_=1e-3)
     # the weights stay fp32 (autocast changes the compute dtype, not the parameters)
-    assert all(p.dtype == torch.float32 for p in trainer.translator.parameters())
+    assert all(p.dtype == torch.float32 for p in trainer.method.translator.parameters())
 
 
 def test_channels_last_matches_contiguous(tmp_path):
     _, ref = _run(tmp_path, "nchw", [])
     trainer, nhwc = _run(tmp_path, "nhwc", ["train.channels_last=true"])
-    conv = trainer.translator.content.sharp.net[0][1]
+    conv = trainer.method.translator.content.sharp.net[0][1]
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     _compare(nhwc, ref, rel=1e-5, abs_=1e-6)
 

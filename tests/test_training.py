@@ -19,8 +19,8 @@ def tiny_cfg():
 
 
 def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
-    sd = {f"t.{k}": v for k, v in trainer.translator.state_dict().items()}
-    sd.update({f"d.{k}": v for k, v in trainer.discs.state_dict().items()})
+    sd = {f"t.{k}": v for k, v in trainer.method.translator.state_dict().items()}
+    sd.update({f"d.{k}": v for k, v in trainer.method.discs.state_dict().items()})
     return sd
 
 
@@ -46,7 +46,7 @@ def test_resume_is_exact(tmp_path, extra):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     # optimizer state too
-    sa, sb = straight.opt_g.state_dict()["state"], resumed.opt_g.state_dict()["state"]
+    sa, sb = straight.method.opt_g.state_dict()["state"], resumed.method.opt_g.state_dict()["state"]
     assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
 
 
@@ -72,7 +72,7 @@ def test_tiny_run_lowers_cycle_loss_and_writes_artifacts(tmp_path):
     net, model_cfg = load_deblur_net(tmp_path / EXPORT_NAME)
     assert model_cfg == cfg.model
     x = torch.rand(1, 3, 32, 32) * 2 - 1
-    assert torch.allclose(net(x), trainer.translator.deblur(x))
+    assert torch.allclose(net(x), trainer.method.translator.deblur(x))
 
 
 def test_perceptual_training_step_runs(tmp_path):
@@ -128,7 +128,7 @@ def test_divergence_is_reported_with_a_clear_message(tmp_path):
     cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=4"])
     trainer = Trainer(cfg, tmp_path, progress=False)
     with torch.no_grad():
-        next(trainer.discs.parameters()).fill_(float("nan"))
+        next(trainer.method.discs.parameters()).fill_(float("nan"))
     batch = {"sharp": torch.zeros(2, 3, 32, 32), "blurred": torch.zeros(2, 3, 32, 32)}
     with pytest.raises(TrainingError, match="not finite.*lr"):
         trainer.train_step(batch)
@@ -177,7 +177,7 @@ def test_interrupt_inside_a_step_keeps_the_last_checkpoint(tmp_path, monkeypatch
 
     def half_step(batch):
         if trainer.step == 3:
-            trainer.opt_d.step()  # state already touched when the interrupt lands
+            trainer.method.opt_d.step()  # state already touched when the interrupt lands
             raise KeyboardInterrupt
         return original(batch)
 

@@ -105,6 +105,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
+    method: str = "disentangled"  # the training method (methods/registry.py): "disentangled" or "supervised"
     batch_size: int = 2
     total_steps: int = 100_000
     lr: float = 2e-4

@@ -4,7 +4,6 @@
 * :mod:`.baselines`: the blurred input, oracle non-blind deconvolution with the true kernel, a classical blind
   method, and trained models, behind one ``method(item) -> image`` interface.
 * :mod:`.classical`: Wiener / Richardson-Lucy deconvolution and the L0-gradient blind kernel estimate.
-* :mod:`.supervised`: the same deblurring path trained on paired crops (the reference).
 * :mod:`.variants`: named ablations / CycleGAN / baselines as config override lists.
 * :mod:`.compare`: train every variant at one budget and write one comparison report.
 

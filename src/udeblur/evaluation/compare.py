@@ -53,8 +53,10 @@ class CompareConfig:
     source: Path | None = None
 
     def experiment(self, variant: Variant) -> ExperimentConfig:
-        return load_config(self.base, [*self.overrides, *variant.overrides, f"train.total_steps={self.steps}",
-                                       f"name={variant.name}"])
+        # the kind picks the training method, so a variant's overrides (and finished records) stay as written
+        method = ["train.method=supervised"] if variant.kind == "supervised" else []
+        return load_config(self.base, [*self.overrides, *variant.overrides, *method,
+                                       f"train.total_steps={self.steps}", f"name={variant.name}"])
 
 
 _KEYS = {"name", "base", "overrides", "steps", "time_limit_minutes", "data", "eval", "variants"}
@@ -178,14 +180,10 @@ def train_variant(cfg: CompareConfig, variant: Variant, run_dir: Path, data_root
                 raise ConfigError(f"{run_dir}: its checkpoint was trained with other {section} settings than "
                                   f"variant {variant.name} now has; use another output folder or delete it")
     limit = None if cfg.time_limit_minutes is None else float(cfg.time_limit_minutes) * 60
-    if variant.kind == "supervised":
-        from .supervised import SupervisedTrainer
+    from ..training.trainer import Trainer
 
-        trainer: Any = SupervisedTrainer(exp, run_dir, data_root, resume=resume, progress=progress)
-    else:
-        from ..training.trainer import Trainer
-
-        trainer = Trainer(exp, run_dir, resume=resume, progress=progress, data_root=data_root)
+    # one trainer for every kind: the experiment's train.method says what it trains
+    trainer = Trainer(exp, run_dir, resume=resume, progress=progress, data_root=data_root)
     trainer.fit(time_limit=limit)
     done = trainer.step >= cfg.steps
     if done:

@@ -3,7 +3,8 @@ baselines, each as a kind plus a list of ``a.b=value`` config overrides on top o
 
 Kinds
     * ``unpaired``: trained by the normal :class:`udeblur.training.trainer.Trainer` on unpaired data.
-    * ``supervised``: the same deblurring path trained on PAIRED crops (:mod:`udeblur.evaluation.supervised`).
+    * ``supervised``: the same deblurring path trained on PAIRED crops, by the same Trainer (the kind sets
+      ``train.method=supervised``, :mod:`udeblur.methods.supervised`).
     * ``baseline``: nothing to train; evaluated directly (:mod:`udeblur.evaluation.baselines`).
 
 Train one by name::
@@ -53,7 +54,7 @@ BUILTIN_VARIANTS: dict[str, Variant] = {
             "CycleGAN",
             "same building blocks; no blur encoder, no shared content layer, only adversarial + cycle losses",
         ),
-        # the norm is pinned: the supervised trainer's pixel term follows loss.prior_cycle_norm, which a compare
+        # the norm is pinned: the supervised method's pixel term follows loss.prior_cycle_norm, which a compare
         # config's shared overrides might set for its unpaired variants
         Variant("supervised", "supervised", ("loss.prior_cycle_norm=l1",), "supervised (paired, L1+perceptual)",
                 "the same deblurring path trained on paired crops: the reference an unpaired method is held to"),

@@ -1,33 +1,31 @@
-"""The trainer: owns the networks' optimisation, the schedule, checkpoints, logs and sample grids.
+"""The generic trainer: runs any training method (methods/) with one schedule, loop, checkpoint format, logs,
+sample grids, Ctrl-C rule, time limit and distributed setup.
 
     from udeblur import Trainer, load_config
     Trainer(load_config("small"), "runs/small").fit()
 
-Update order (the authors' DRIT code): every iteration the discriminators take one Adam step; every
-``train.g_every``-th iteration (2 by default) the encoders and generators take one step too, on the same
-fakes, against the just-updated discriminators. Two optimizer groups (generator side, discriminator side):
-one Adam per group is exactly the authors' one Adam per network, since Adam's state is per parameter.
+``train.method`` picks the method (methods/registry.py; "disentangled", the paper's, by default). The method owns its
+networks, optimizers and one step (methods/base.py); everything around the step lives here, so every method
+resumes, stops and writes its run folder the same way.
 
 Exact resume: the data stream is a pure function of (seed, step) and the global torch RNG state is saved,
 so N steps + resume + M steps equals N+M steps straight (on the CPU; GPU kernels may not be deterministic).
 
 Distributed: under ``torchrun`` (RANK/WORLD_SIZE in the environment) the trainer joins the process group, splits
-the GLOBAL batch ``train.batch_size`` over the ranks and averages each optimizer group's gradients across ranks
-before clipping and stepping; only rank 0 logs and writes files. See ``training/distributed.py`` for why this is
-a manual all-reduce rather than DDP, and how the noise is kept identical to a single-process run.
+the GLOBAL batch ``train.batch_size`` over the ranks and the method averages each optimizer group's gradients across
+ranks before clipping and stepping; only rank 0 logs and writes files. See ``training/distributed.py`` for why this
+is a manual all-reduce rather than DDP, and how the noise is kept identical to a single-process run.
 
 Speed switches (``train.*``): ``amp`` = "bf16" (autocast, CPU and GPU; no scaling needed, bf16 has fp32's range)
-or "fp16" (CUDA only, with one GradScaler per optimizer group, so an overflow skips only that group's step), or
-"auto": resolved once at start (``Trainer.amp``) to bf16 on a CPU where a start-up timing shows bf16 convolutions
-clearly faster than fp32 (``udeblur.device.cpu_prefers_bf16``) or a CUDA device with bf16, to "none" elsewhere;
-``channels_last`` (NHWC networks and inputs); ``compile`` (``nn.Module.compile`` on each sub-network the
-objective calls, which keeps state-dict keys unchanged so checkpoints stay interchangeable).
+or "fp16" (CUDA only, with gradient scaling), or "auto": resolved once at start (``Trainer.amp``) to bf16 on a CPU
+where a start-up timing shows bf16 convolutions clearly faster than fp32 (``udeblur.device.cpu_prefers_bf16``) or a
+CUDA device with bf16, to "none" elsewhere; ``channels_last`` (NHWC networks and inputs); ``compile``
+(``nn.Module.compile`` on what the method's step calls, which keeps state-dict keys unchanged so checkpoints stay
+interchangeable).
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import signal
 import threading
 import time
@@ -39,17 +37,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..archs.noise import sharded_noise
 from ..config import ConfigError, ExperimentConfig, TrainConfig, config_from_dict
 from ..device import cpu_has_fast_bf16, cpu_prefers_bf16
 from ..device import resolve_device as _resolve_device
 from ..losses.terms import BAR_KEYS
-from ..model import Discriminators, Translator
+from ..methods.base import Method, MethodContext, TrainingError
+from ..methods.registry import get_method
 from ..model_files import CheckpointError, export_deblur_net, load_checkpoint, save_checkpoint
-from ..visualize import image_grid, to_numpy_image
+from ..visualize import image_grid
 from . import distributed
-from .kernel_prior import KernelBank
-from .objective import discriminator_objective, generator_objective, make_fakes
 from .run_logger import RunLogger
 
 CHECKPOINT_NAME = "checkpoints/last.pt"
@@ -61,10 +57,6 @@ RESUMABLE_OVERRIDES = {
               "tensorboard", "amp", "channels_last", "compile"),
     "data": ("num_workers",),
 }
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (diverged, or the run folder is in an unexpected state)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,12 +91,9 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return 1.0 - frac * (1.0 - cfg.lr_final_ratio)
 
 
-def _set_requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
 class Trainer:
+    """Runs the method ``cfg.train.method`` in ``run_dir``; ``trainer.method`` is the :class:`Method` it trains."""
+
     def __init__(
         self,
         cfg: ExperimentConfig,
@@ -125,9 +114,12 @@ class Trainer:
                     "or choose another output folder"
                 )
             state = load_checkpoint(ckpt_path, require=("step", "config"))
+            if state.get("kind") == "supervised" and "method" not in state["config"].get("train", {}):
+                state["config"].setdefault("train", {})["method"] = "supervised"  # written before train.method
             cfg = self._merge_resume_config(state["config"], cfg)
         self.cfg = cfg
         self.progress = progress
+        method_class = get_method(cfg.train.method)  # an unknown name fails before any work
         self.device = resolve_device(cfg.train.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
@@ -152,26 +144,8 @@ class Trainer:
             )
         # the same seed on every rank: identical initial weights and an identical noise RNG (see distributed.py)
         torch.manual_seed(t.seed)
-
-        self.translator = Translator(cfg.model).to(self.device)
-        self.discs = Discriminators(cfg.model, random_z=cfg.loss.random_z_adv > 0).to(self.device)
-        if t.channels_last:
-            self.translator.to(memory_format=torch.channels_last)
-            self.discs.to(memory_format=torch.channels_last)
-        self.opt_g = torch.optim.Adam(self.translator.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
-        self.opt_d = torch.optim.Adam(self.discs.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
-        # fp16 needs loss scaling; one scaler per group since the groups step at different rates
-        self.scaler_g = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
-        self.scaler_d = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
-        self._amp_skips = 0
-        self._noise_draws: dict[tuple, list] = {}  # make_fakes: noise of skipped passes, by input shape
         self.step = 0
-        self._perceptual = self._make_perceptual()
-        self._kernel_bank = (
-            KernelBank(cfg.model.kernel_size, seed=t.seed)
-            if cfg.loss.kernel_prior > 0 or cfg.loss.prior_cycle > 0
-            else None
-        )
+        self.method: Method = method_class(cfg, MethodContext(self.device, self.amp, self.dist, ckpt_path, progress))
         if state is not None:
             try:
                 self._load_state(state)
@@ -180,15 +154,18 @@ class Trainer:
                 raise CheckpointError(ckpt_path, f"damaged or foreign training checkpoint, cannot resume from it "
                                       f"({type(exc).__name__}: {detail}); move it away to start anew") from exc
         elif t.init_from:
-            self._warm_start(Path(t.init_from).expanduser())
+            self.method.init_from(Path(t.init_from).expanduser())
         # DDP's guarantee: all ranks start from rank 0's weights, whatever happened above
-        distributed.broadcast_module(self.translator, self.dist)
-        distributed.broadcast_module(self.discs, self.dist)
+        for net in self.method.networks().values():
+            distributed.broadcast_module(net, self.dist)
         self._compile_pending = False
         if t.compile:
-            self._compile_networks()
+            if not hasattr(nn.Module, "compile"):
+                raise ConfigError("train.compile=true needs torch >= 2.2 (nn.Module.compile)")
+            self.method.compile()  # lazy: failures surface at the first step
+            self._compile_pending = True
         self._data_root = data_root
-        self._sample_batch: dict[str, torch.Tensor] | None = None
+        self._sample_batch: Any = None
         self.interrupted = False  # fit() stopped early on Ctrl-C/SIGINT (after saving): the command exits non-zero
 
     # ------------------------------------------------------------------ setup
@@ -219,92 +196,8 @@ class Trainer:
                 merged[section][key] = given_dict[section][key]
         return config_from_dict(merged)
 
-    def _warm_start(self, path: Path) -> None:
-        """Weights from an exported model or a checkpoint; the architecture must be this config's."""
-        from dataclasses import asdict
-
-        from ..inference.pretrained import bundled_name, model_path
-        from ..model_files import CheckpointError, load_deblur_net
-
-        name = bundled_name(str(path))  # "bundled" or "bundled:NAME", as --model takes it
-        if name is not None:
-            path = model_path(name)
-        ours = asdict(self.cfg.model)
-
-        def check(theirs: dict[str, Any]) -> None:
-            differ = [f"model.{k}: {theirs.get(k)!r} in the file" for k in ours if ours[k] != theirs.get(k)]
-            if differ:
-                raise ConfigError(f"train.init_from: {path} was trained with other model settings "
-                                  f"({'; '.join(differ)}); set them the same")
-
-        if path.suffix == ".pt":
-            saved = load_checkpoint(path)
-            try:
-                check(config_from_dict(saved["config"]).to_dict()["model"])
-                self.translator.load_state_dict(saved["translator"])
-                self.discs.load_state_dict(saved["discriminators"])
-            except (KeyError, TypeError, RuntimeError) as exc:
-                raise ConfigError(f"train.init_from: {path} does not fit this config's networks ({str(exc)[:300]}); "
-                                  "use the same model.* settings as the run that wrote it") from exc
-            return
-        try:
-            net, model_cfg = load_deblur_net(path)
-        except CheckpointError as exc:
-            raise ConfigError(f"train.init_from: {exc}") from exc
-        check(asdict(model_cfg))
-        self.translator.deblur_net().load_state_dict(net.state_dict())
-        # the sharp-domain encoder starts as the blurred one: both map into one content space (shared last layer)
-        content = self.translator.content
-        content.sharp.load_state_dict(content.blurred.state_dict())
-        if content.shared is not content.blurred_last:  # no shared layer: its own last block starts as a copy too
-            content.shared.load_state_dict(content.blurred_last.state_dict())
-
-    def _make_perceptual(self):
-        w = self.cfg.loss
-        if w.perceptual <= 0:
-            return None
-        from ..archs.vgg import load_perceptual_net
-        from ..losses.perceptual import perceptual_loss
-
-        net = load_perceptual_net(w.perceptual_net, w.perceptual_layer, w.vgg19_weights, device=self.device)
-        layer = w.perceptual_layer
-        return lambda x, y: perceptual_loss(net, x, y, layer)
-
-    def _autocast(self):
-        if self.amp == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        if self.amp == "fp16":
-            return torch.autocast(self.device.type, dtype=torch.float16)
-        return contextlib.nullcontext()
-
-    def _noise(self):
-        """Distributed: every rank draws the global batch's noise and keeps its rows (archs/noise.py)."""
-        if self.dist.enabled:
-            return sharded_noise(self.dist.rank, self.dist.world_size)
-        return contextlib.nullcontext()
-
-    def _compile_networks(self) -> None:
-        """torch.compile each sub-network the objective calls directly (compiling the top modules would not
-        help: their ``forward`` is never called). ``Module.compile`` works in place, so parameter names, state
-        dicts and checkpoints are unchanged. Compilation is lazy: failures surface at the first step."""
-        if not hasattr(nn.Module, "compile"):
-            raise ConfigError("train.compile=true needs torch >= 2.2 (nn.Module.compile)")
-        tr = self.translator
-        nets: list[nn.Module] = [tr.content.sharp, tr.content.blurred, tr.content.shared, tr.gen.shared,
-                                 tr.gen.sharp, tr.gen.blurred]
-        if tr.content.blurred_last is not tr.content.shared:
-            nets.append(tr.content.blurred_last)
-        if tr.blur is not None:
-            nets.append(tr.blur)
-        nets += [d for d in self.discs.children()]
-        for net in nets:
-            net.compile()
-        self._compile_pending = True
-
-    def _data_loader(self):
-        from ..config import replace
+    def _data(self):
         from ..data.builtin import resolve_data_root
-        from ..data.datasets import make_train_loader
 
         # rank 0 generates the built-in data (if needed) before the others look at the folder
         if self.dist.is_main:
@@ -312,54 +205,30 @@ class Trainer:
         distributed.barrier(self.dist)
         if not self.dist.is_main:
             root = self._data_root or resolve_data_root(self.cfg, progress=False)
-        # train.batch_size is the global batch; the sampler hands each rank its share of the global key list
-        per_rank = self.cfg.train.batch_size // self.dist.world_size
-        unpaired = self.cfg.train.unpaired_batch
-        cfg = replace(self.cfg, data={"root": str(root)},
-                      train={"batch_size": per_rank, "unpaired_batch": unpaired // self.dist.world_size})
-        loader, dataset = make_train_loader(cfg, start_step=self.step, rank=self.dist.rank,
-                                            world_size=self.dist.world_size, unpaired_batch=unpaired)
-        # DataLoader draws its workers' base seed from the global RNG unless it has its own generator;
-        # that draw would shift the training RNG stream differently in a resumed run.
-        loader.generator = torch.Generator().manual_seed(self.cfg.train.seed)
-        return loader, dataset
+        return self.method.make_data(Path(root), self.step)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
+        """The checkpoint: step, config and RNG state here, everything else the method's."""
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             # the training device's generator only: it is in the same state on every rank, so the checkpoint
             # resumes on any GPU / world size
             rng["cuda_device"] = torch.cuda.get_rng_state(self.device)
-        state = {
-            "step": self.step,
-            "config": self.cfg.to_dict(),
-            "translator": self.translator.state_dict(),
-            "discriminators": self.discs.state_dict(),
-            "optim_g": self.opt_g.state_dict(),
-            "optim_d": self.opt_d.state_dict(),
-            "rng": rng,
-        }
-        for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
-            if scaler is not None:
-                state[name] = scaler.state_dict()
-        return state
+        return {"step": self.step, "config": self.cfg.to_dict(), **self.method.state_dict(), "rng": rng}
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self.translator.load_state_dict(state["translator"])
-        self.discs.load_state_dict(state["discriminators"])
-        self.opt_g.load_state_dict(state["optim_g"])
-        self.opt_d.load_state_dict(state["optim_d"])
+        self.method.load_state_dict(state)
         self.step = int(state["step"])
-        torch.set_rng_state(state["rng"]["torch"])
+        rng = state["rng"]
+        if isinstance(rng, torch.Tensor):  # the supervised reference's checkpoints kept the CPU state alone
+            rng = {"torch": rng}
+        torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda":
-            if "cuda_device" in state["rng"]:
-                torch.cuda.set_rng_state(state["rng"]["cuda_device"], self.device)
-            elif "cuda" in state["rng"] and len(state["rng"]["cuda"]) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(state["rng"]["cuda"])  # checkpoints written before cuda_device
-        for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
-            if scaler is not None and name in state:
-                scaler.load_state_dict(state[name])
+            if "cuda_device" in rng:
+                torch.cuda.set_rng_state(rng["cuda_device"], self.device)
+            elif "cuda" in rng and len(rng["cuda"]) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(rng["cuda"])  # checkpoints written before cuda_device
 
     def save(self) -> Path:
         """Full state (atomic) plus the inference-only export beside it. Only rank 0 writes."""
@@ -367,87 +236,26 @@ class Trainer:
         if not self.dist.is_main:
             return path
         save_checkpoint(path, self.state_dict())
-        export_deblur_net(
-            self.translator.deblur_net(), self.cfg.model, self.run_dir / EXPORT_NAME, step=str(self.step),
-            name=self.cfg.name,
-        )
+        name = self.cfg.name + self.method.export_suffix
+        net = self.method.deblur_net()
+        export_deblur_net(net, self.cfg.model, self.run_dir / EXPORT_NAME, step=str(self.step), name=name)
         every = self.cfg.train.snapshot_every
         if every > 0 and self.step % every == 0:
-            export_deblur_net(
-                self.translator.deblur_net(), self.cfg.model,
-                self.run_dir / "snapshots" / f"deblur_{self.step:07d}.safetensors", step=str(self.step),
-                name=self.cfg.name,
-            )
+            export_deblur_net(net, self.cfg.model, self.run_dir / "snapshots" / f"deblur_{self.step:07d}.safetensors",
+                              step=str(self.step), name=name)
         return path
 
     # ------------------------------------------------------------------ one iteration
-    def _set_lr(self) -> float:
-        lr = self.cfg.train.lr * lr_factor(self.step, self.cfg.train)
-        for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
-        return lr
-
-    def _backward_step(self, loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, group: str,
-                       terms: dict[str, torch.Tensor],
-                       scaler: torch.amp.GradScaler | None = None) -> tuple[float, dict[str, float]]:
-        """Backward, (distributed) gradient averaging, clipping and the optimizer step of one group.
-
-        Returns the gradient norm and the loss terms as floats (averaged over all ranks when distributed, so
-        rank 0 logs global-batch numbers and every rank takes the same decision on a non-finite loss).
-        """
-        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
-        if not self.dist.enabled:
-            self._check_finite(values, terms, group)  # before backward: no wasted work on a diverged loss
-        opt.zero_grad(set_to_none=True)
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        params = [p for p in module.parameters() if p.grad is not None]
-        if self.dist.enabled:
-            # one flat all-reduce: gradients and loss terms together (distributed.py explains why not DDP)
-            values = distributed.all_reduce_gradients(params, self.dist, values)
-            self._check_finite(values, terms, group)
-        if scaler is not None:
-            scaler.unscale_(opt)
-        clip = self.cfg.train.grad_clip if self.cfg.train.grad_clip > 0 else math.inf
-        norm = float(torch.nn.utils.clip_grad_norm_(params, clip)) if params else 0.0
-        if not math.isfinite(norm):
-            if scaler is not None:
-                # fp16 gradient overflow: GradScaler skips this step and lowers the scale. Only a long run of
-                # skips means real divergence.
-                scaler.step(opt)
-                scaler.update()
-                self._amp_skips += 1
-                if self._amp_skips <= _MAX_AMP_SKIPS:
-                    return norm, dict(zip(terms, values.tolist(), strict=True))
-            raise TrainingError(
-                f"step {self.step}: non-finite {group} gradient norm. Lower train.lr, set train.grad_clip, "
-                f"or resume from {self.run_dir / CHECKPOINT_NAME}"
-            )
-        if scaler is not None:
-            scaler.step(opt)
-            scaler.update()
-            self._amp_skips = 0
-        else:
-            opt.step()
-        return norm, dict(zip(terms, values.tolist(), strict=True))
-
-    def _check_finite(self, values: torch.Tensor, terms: dict[str, torch.Tensor], group: str) -> None:
-        finite = torch.isfinite(values)
-        if not bool(finite.all()):
-            bad = [k for k, ok in zip(terms, finite.tolist(), strict=True) if not ok]
-            raise TrainingError(
-                f"step {self.step}: {group} loss is not finite (terms {bad or list(terms)}). Lower train.lr, "
-                f"set train.grad_clip, or resume from {self.run_dir / CHECKPOINT_NAME}"
-            )
-
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One iteration: a D step, and a G step every g_every iterations. Returns logged numbers.
+    def train_step(self, batch: Any) -> dict[str, float]:
+        """One iteration of the method at the scheduled learning rate. Returns the logged numbers.
 
         ``batch`` is this process's share of the global batch (all of it in a single process).
         """
+        lr = self.cfg.train.lr * lr_factor(self.step, self.cfg.train)
+        self.method.set_lr(lr)
         if self._compile_pending:
             try:
-                logs = self._train_step(batch)
+                logs = self.method.train_step(batch, self.step)
             except TrainingError:
                 raise
             except Exception as exc:  # compilation happens here, lazily; say which switch to turn off
@@ -456,71 +264,19 @@ class Trainer:
                     f"{str(exc)[:500]}); set train.compile=false"
                 ) from exc
             self._compile_pending = False
-            return logs
-        return self._train_step(batch)
-
-    def _train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        w = self.cfg.loss
-        s = batch["sharp"].to(self.device, non_blocking=True)
-        b = batch["blurred"].to(self.device, non_blocking=True)
-        if self.cfg.train.channels_last:
-            s = s.contiguous(memory_format=torch.channels_last)
-            b = b.contiguous(memory_format=torch.channels_last)
-        g_turn = (self.step + 1) % self.cfg.train.g_every == 0
-        self.translator.train()
-        logs: dict[str, float] = {"lr": self._set_lr()}
-        s_all = s
-        n_unpaired = self.cfg.train.unpaired_batch // self.dist.world_size
-        if 0 < n_unpaired < s.shape[0]:
-            s, b = s[:n_unpaired], b[:n_unpaired]  # the blur prior's terms still see every sharp crop
-
-        grad_ctx = contextlib.nullcontext() if g_turn else torch.no_grad()
-        with grad_ctx, self._autocast(), self._noise():
-            fakes = make_fakes(self.translator, s, b, w, for_generator=g_turn, draws=self._noise_draws)
-
-        with self._autocast():
-            d_terms = discriminator_objective(self.discs, s, b, fakes, w)
-        if d_terms:
-            d_loss = sum(d_terms.values())
-            logs["grad_norm_d"], d_values = self._backward_step(
-                d_loss, self.discs, self.opt_d, "discriminator", d_terms, self.scaler_d
-            )
-            logs.update(d_values)
-
-        if g_turn:
-            _set_requires_grad(self.discs, False)  # G's loss needs no gradient for D's weights
-            try:
-                prior = None
-                if self._kernel_bank is not None:
-                    # each rank draws its own share (the rank is folded into the step index)
-                    prior = self._kernel_bank.draw(s_all.shape[0], self.step * self.dist.world_size + self.dist.rank)
-                with self._autocast(), self._noise():
-                    g_terms, _ = generator_objective(
-                        self.translator, self.discs, s, b, fakes, w, self._perceptual, prior, prior_sharp=s_all
-                    )
-                g_loss = sum(g_terms.values())
-                logs["grad_norm_g"], g_values = self._backward_step(
-                    g_loss, self.translator, self.opt_g, "generator", g_terms, self.scaler_g
-                )
-            finally:
-                _set_requires_grad(self.discs, True)
-            logs.update(g_values)
-            logs["g_total"] = sum(g_values.values())
+        else:
+            logs = self.method.train_step(batch, self.step)
         self.step += 1
-        return logs
+        return {"lr": lr, **logs}
 
     # ------------------------------------------------------------------ samples
-    def sample_grid(self, n: int = 4) -> Any:
-        """Rows of blurred | deblurred | sharp | re-blurred | cycle, on a fixed batch, with z = mu."""
+    def sample_grid(self) -> Any:
+        """The method's preview rows on a fixed batch, as one image (None before fit made the batch)."""
         if self._sample_batch is None:
             return None
-        s = self._sample_batch["sharp"][:n].to(self.device)
-        b = self._sample_batch["blurred"][:n].to(self.device)
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            p = self.translator.preview(s, b)
-        s_b, b_s, s_hat = p["s_b"], p["b_s"], p["s_hat"]
-        rows = [[to_numpy_image(t[i]) for t in (b, s_b, s, b_s, s_hat)] for i in range(s.shape[0])]
-        return image_grid(rows)
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # samples must not shift the training RNG stream
+            rows = self.method.preview(self._sample_batch)
+        return image_grid(rows) if rows else None
 
     # ------------------------------------------------------------------ loop
     def fit(self, max_steps: int | None = None, time_limit: float | None = None) -> Path:
@@ -539,12 +295,13 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
             logger = RunLogger(self.run_dir, tensorboard=t.tensorboard, keep_until=self.step)
-        loader, dataset = self._data_loader()
+        data = self._data()
         if main:
-            self._sample_batch = _fixed_batch(dataset, 4, t.seed)
+            self._sample_batch = data.preview_batch()
+            self.method.on_fit_start(self.run_dir)
         bar = tqdm(total=end, initial=self.step, disable=not (self.progress and main), desc=self.cfg.name,
                    unit="it", dynamic_ncols=True)
-        it = iter(loader)
+        it = iter(data.batches)
         last_time, last_step, saved_step = time.perf_counter(), self.step, None
         stop = _GracefulStop()
         try:
@@ -594,9 +351,10 @@ class Trainer:
             del it
         # the others wait for rank 0's last checkpoint, so every rank returns a path that exists
         distributed.barrier(self.dist)
-        if getattr(dataset, "bad_files", None):
+        bad_files = data.bad_files()
+        if bad_files:
             where = f" (rank {self.dist.rank})" if self.dist.enabled else ""
-            print(f"warning{where}: {len(dataset.bad_files)} unreadable image file(s) were skipped during training")
+            print(f"warning{where}: {len(bad_files)} unreadable image file(s) were skipped during training")
         return self.run_dir / CHECKPOINT_NAME
 
 
@@ -620,21 +378,9 @@ class _GracefulStop:
             self._previous = None
 
 
-# consecutive fp16 overflow skips tolerated before the run is declared diverged (GradScaler halves the scale each
-# time: 30 halvings take the default 65536 down to ~6e-5)
-_MAX_AMP_SKIPS = 30
-
-
-def _fixed_batch(dataset: Any, n: int, seed: int) -> dict[str, torch.Tensor]:
-    """A batch that stays the same all run long, for comparable sample grids."""
-    n_sharp, n_blurred = len(dataset.files["sharp"]), len(dataset.files["blurred"])
-    items = [dataset[(i % n_sharp, i % n_blurred, seed * 1000 + i)] for i in range(n)]
-    return {k: torch.stack([item[k] for item in items]) for k in ("sharp", "blurred")}
-
-
 def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Train a model and return the path of its final checkpoint (the export sits in run_dir/deblur.safetensors)."""
     return Trainer(cfg, run_dir, resume=resume, progress=progress).fit()
 
 
-__all__ = ["Trainer", "TrainingError", "lr_factor", "resolve_amp", "train"]
+__all__ = ["CHECKPOINT_NAME", "EXPORT_NAME", "Trainer", "TrainingError", "lr_factor", "resolve_amp", "train"]
