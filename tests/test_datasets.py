@@ -361,10 +361,10 @@ def test_own_blurred_photos_replace_the_blurred_set(tmp_path):
         Image.fromarray(np.full((40, 48, 3), 60 * i, np.uint8)).save(photos / f"p{i}.png")
     cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=2", f"data.blurred={photos}"])
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
-    loader, dataset = trainer._data_loader()
+    dataset = trainer._data().dataset
     assert sorted(Path(p).name for p in dataset.files["blurred"]) == ["p0.png", "p1.png", "p2.png"]
     assert all("my_photos" not in str(p) for p in dataset.files["sharp"])  # the built-in sharp set stays
     trainer.fit()
     bad = load_config("tiny", ["loss.perceptual=0", f"data.blurred={tmp_path / 'nowhere'}"])
     with pytest.raises(DatasetError, match="nowhere"):
-        Trainer(bad, tmp_path / "run2", progress=False)._data_loader()
+        Trainer(bad, tmp_path / "run2", progress=False)._data()

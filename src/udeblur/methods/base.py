@@ -64,6 +64,7 @@ class TrainData:
     batches: Iterable[Any]
     preview_batch: Callable[[], Any] = lambda: None
     bad_files: Callable[[], list] = field(default=lambda: [])
+    dataset: Any = None  # what the batches come from, for callers that inspect it (its files)
 
 
 class Method:
@@ -118,7 +119,7 @@ class Method:
         # that draw would shift the training RNG stream differently in a resumed run.
         loader.generator = torch.Generator().manual_seed(self.cfg.train.seed)
         return TrainData(loader, lambda: _fixed_batch(dataset, 4, self.cfg.train.seed),
-                         lambda: getattr(dataset, "bad_files", None) or [])
+                         lambda: getattr(dataset, "bad_files", None) or [], dataset)
 
     # ------------------------------------------------------------------ optional hooks
     def init_from(self, path: Path) -> None:
