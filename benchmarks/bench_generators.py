@@ -26,7 +26,7 @@ import torch
 from udeblur.config import load_config, replace
 from udeblur.data.builtin import resolve_data_root
 from udeblur.evaluation.evaluate import load_test_items
-from udeblur.evaluation.paired import paired_gain
+from udeblur.evaluation.statistics import paired_gain
 from udeblur.inference.deblurrer import Deblurrer
 from udeblur.metrics.image_quality import psnr
 from udeblur.model import Translator, count_parameters

@@ -19,7 +19,7 @@ import csv
 from pathlib import Path
 
 from udeblur.evaluation.evaluate import read_text_records
-from udeblur.evaluation.paired import paired_gain
+from udeblur.evaluation.statistics import paired_gain
 from udeblur.metrics.ocr import character_accuracy
 
 

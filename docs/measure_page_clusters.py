@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from udeblur.evaluation.evaluate import read_text_records
-from udeblur.evaluation.paired import paired_gain
+from udeblur.evaluation.statistics import paired_gain
 
 METRICS = ("psnr", "ssim", "ocr_char_acc")
 

@@ -211,7 +211,7 @@ def test_compare_list_and_bad_config(tmp_path, capsys):
 
 
 def test_paired_gain_is_image_by_image_and_its_interval_can_exclude_zero():
-    from udeblur.evaluation.paired import clearly_better, paired_gain
+    from udeblur.evaluation.statistics import clearly_better, paired_gain
 
     rng = np.random.default_rng(0)
     ref = rng.normal(17.0, 3.0, 32)  # a wide spread between images, as PSNR over blur strengths has
@@ -234,7 +234,7 @@ def test_paired_gain_is_image_by_image_and_its_interval_can_exclude_zero():
 
 
 def test_gains_over_reference_pairs_rows_by_image():
-    from udeblur.evaluation.paired import gains_over_reference
+    from udeblur.evaluation.statistics import gains_over_reference
 
     rows = [{"method": "blurred", "image": f"{i}", "psnr": 10.0 + i} for i in range(4)]
     rows += [{"method": "ours", "image": f"{i}", "psnr": 11.0 + i} for i in (3, 1, 0)]  # other order, one missing
@@ -245,7 +245,7 @@ def test_gains_over_reference_pairs_rows_by_image():
 
 
 def test_paired_gain_with_groups_resamples_whole_groups():
-    from udeblur.evaluation.paired import paired_gain
+    from udeblur.evaluation.statistics import paired_gain
 
     # two pages of 16 crops: one page gains 1.0 on every crop, the other loses 0.9. Crop by crop the gain looks
     # clear; with only two independent pages it cannot be.

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from udeblur.evaluation.evaluate import load_test_items
-from udeblur.evaluation.paired import paired_gain
+from udeblur.evaluation.statistics import paired_gain
 from udeblur.inference.deblurrer import Deblurrer
 from udeblur.metrics.image_quality import psnr, ssim
 

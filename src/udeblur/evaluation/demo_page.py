@@ -96,7 +96,7 @@ def _e(text: object) -> str:
 def _gain_card(label: str, gain: Mapping[str, Any] | None, digits: int, unit: str = "") -> str:
     if not gain or not gain.get("n"):
         return ""
-    from .paired import clearly_better
+    from .statistics import clearly_better
 
     worse = gain["high"] < 0 if gain["higher_is_better"] else gain["low"] > 0
     kind = "good" if clearly_better(gain) else "bad" if worse else "tie"

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from ..data.datasets import find_test_folders
 from ..imageio import load_pixels
 from .baselines import Method, TestItem
-from .paired import clearly_better, gains_over_reference
+from .statistics import clearly_better, gains_over_reference
 
 __all__ = ["EvalResult", "MethodSpec", "evaluate", "load_test_items", "read_text_records", "METRICS"]
 
@@ -267,7 +267,7 @@ def _summarise(rows: list[dict[str, Any]], methods: Sequence[MethodSpec], skippe
         "feature_net": "ImageNet VGG-16 (Keras/Caffe weights) pool5, features / RMS on natural images",
         "metrics": {k: {"label": v[0], "higher_is_better": v[1]} for k, v in METRICS.items()},
         "methods": per_method,
-        # per-image differences against the blurred input with a paired-bootstrap 95% interval (paired.py)
+        # per-image differences against the blurred input with a paired-bootstrap 95% interval (statistics.py)
         "vs_blurred": gains_over_reference(rows, {m: up for m, (_, up) in METRICS.items()
                                                   if m != "ocr_char_acc_nospace"}),
         "skipped": dict(skipped),
