@@ -104,23 +104,12 @@ def test_resume_refuses_another_method(tmp_path):
 SUPERVISED = [*BASE, "train.method=supervised", "train.checkpoint_every=1000"]
 
 
-def test_supervised_method_follows_the_main_resume_and_ctrl_c_rules(tmp_path, monkeypatch):
-    import os
-    import signal
-
+def test_supervised_method_follows_the_main_resume_and_ctrl_c_rules(tmp_path, monkeypatch, ctrl_c_after):
     cfg = load_config("tiny", SUPERVISED)
     straight = Trainer(cfg, tmp_path / "straight", progress=False)
     straight.fit()
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
-    original = trainer.train_step
-
-    def step_then_ctrl_c(batch):
-        logs = original(batch)
-        if trainer.step == 3:
-            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C at the end of step 3: that step is saved
-        return logs
-
-    monkeypatch.setattr(trainer, "train_step", step_then_ctrl_c)
+    ctrl_c_after(trainer, 3)  # a real Ctrl-C at the end of step 3: that step is saved
     trainer.fit()
     assert trainer.interrupted and load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["step"] == 3
     # a changed loss is refused, as for the main method (the old supervised trainer took the saved config)

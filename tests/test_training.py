@@ -144,23 +144,13 @@ def test_lr_schedule_paper_and_linear():
     assert lr_factor(75, lin) == pytest.approx(1 - 0.5 * (1 - lin.lr_final_ratio), rel=1e-6)
 
 
-def test_ctrl_c_stops_after_the_step_and_resume_stays_exact(tmp_path, monkeypatch):
-    import signal
-
+def test_ctrl_c_stops_after_the_step_and_resume_stays_exact(tmp_path, ctrl_c_after):
     cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=6", "train.checkpoint_every=1000"])
     straight = Trainer(cfg, tmp_path / "straight", progress=False)
     straight.fit()
 
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
-    original = trainer.train_step
-
-    def step_then_ctrl_c(batch):
-        logs = original(batch)
-        if trainer.step == 3:
-            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, arriving at the end of step 3
-        return logs
-
-    monkeypatch.setattr(trainer, "train_step", step_then_ctrl_c)
+    ctrl_c_after(trainer, 3)  # a real Ctrl-C, arriving at the end of step 3
     trainer.fit()
     assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["step"] == 3
     assert os.path.exists(tmp_path / "run" / EXPORT_NAME)
