@@ -59,12 +59,8 @@ def build_config(args: argparse.Namespace):
     if args.device:
         typed.setdefault("train", {})["device"] = args.device
     if getattr(args, "init_from", None):
-        init = args.init_from
-        from ..inference.pretrained import bundled_name, model_path
-
-        if bundled_name(init):
-            init = str(model_path(bundled_name(init)))
-        typed.setdefault("train", {})["init_from"] = str(Path(init).expanduser())
+        # "bundled" stays a name: the method resolves it, as it does in a YAML config
+        typed.setdefault("train", {})["init_from"] = str(Path(args.init_from).expanduser())
     return replace(cfg, **typed) if typed else cfg
 
 

@@ -21,7 +21,6 @@ processes and later runs share them. An in-memory network (no file) is exported 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_write
 from ..model import DeblurNet
+from .export import model_channels
 
 ENGINES = ("auto", "torch", "onnx")
 # max |onnxruntime - PyTorch| on the [-1, 1] output scale (1e-4: 1/80 of an 8-bit grey level; measured ~3e-6)
@@ -142,7 +143,7 @@ class OnnxEngine:
         net = exportable(self.net)
         side = max(net.min_size, 32)
         side = -(-side // net.size_multiple) * net.size_multiple
-        x = torch.zeros(1, _channels(net), side, side).uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
+        x = torch.zeros(1, model_channels(net), side, side).uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
         axes = {0: "batch", 2: "height", 3: "width"}
         if kind == "decode":
             module, example = _Decode(net), (x, net.blur_code(x))
@@ -158,13 +159,7 @@ class OnnxEngine:
         data = buf.getvalue()
         if path is None:
             return data
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")  # per process: two may export at once
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))  # unique temp name: two may export at once
         return str(path)
 
     def blur_code(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,11 +175,6 @@ class OnnxEngine:
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().float().cpu().numpy())
-
-
-def _channels(net: DeblurNet) -> int:
-    first = next(m for m in net.content_blurred.modules() if isinstance(m, nn.Conv2d))
-    return int(first.in_channels)
 
 
 def make_engine(name: str, net: DeblurNet, device: torch.device, model_sha256: str | None) -> TorchEngine | OnnxEngine:

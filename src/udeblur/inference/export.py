@@ -95,7 +95,7 @@ def export_onnx(model: str | os.PathLike | DeblurNet, out: str | os.PathLike, op
     net = exportable(net)
     h, w = (max(s, net.min_size) for s in example_size)
     h, w = -(-h // net.size_multiple) * net.size_multiple, -(-w // net.size_multiple) * net.size_multiple
-    channels = _channels(net)
+    channels = model_channels(net)
     example = torch.zeros(1, channels, h, w).uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,8 @@ def export_graph(module: nn.Module, example: tuple[torch.Tensor, ...], out: str 
         )
 
 
-def _channels(net: DeblurNet) -> int:
+def model_channels(net: DeblurNet) -> int:
+    """Image channels the network takes (its first convolution's input)."""
     first = next(m for m in net.content_blurred.modules() if isinstance(m, nn.Conv2d))
     return int(first.in_channels)
 
