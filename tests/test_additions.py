@@ -86,10 +86,10 @@ def test_kernel_bank_holds_centred_normalised_prior_kernels_and_draws_by_step():
     assert torch.allclose(k.sum(dim=(1, 2)), torch.ones(64), atol=1e-5)
     sizes = {int((kk > 1e-6).any(0).sum()) for kk in k}  # widths of the support vary: small and large blurs
     assert min(sizes) <= 5 and max(sizes) >= 11
-    a, na = bank.draw(8, step=5)
-    b, nb = KernelBank(15, count=64, seed=3).draw(8, step=5)  # same seed and step: same draw (exact resume)
+    a, na, _ = bank.draw(8, step=5)
+    b, nb, _ = KernelBank(15, count=64, seed=3).draw(8, step=5)  # same seed and step: same draw (exact resume)
     assert torch.equal(a, b) and torch.equal(na, nb)
-    c, _ = bank.draw(8, step=6)
+    c = bank.draw(8, step=6).kernels
     assert not torch.equal(a, c)
     assert torch.allclose(a.sum(dim=(1, 2)), torch.ones(8), atol=1e-5) and (na >= 0).all() and (na <= 0.02).all()
     with pytest.raises(ValueError, match="odd"):
@@ -151,6 +151,29 @@ def test_kernel_prior_term_is_zero_for_the_right_kernel():
     assert torch.equal(clean, noisy) and torch.allclose(clean, apply_kernel(s, k))
     _, noisy = blur_with_prior(s, k, torch.full((2,), 0.02))
     assert 0.02 < (noisy - clean).std() < 0.06  # the [0, 1] std doubled on [-1, 1] images
+
+
+def test_camera_prior_noise_adds_shot_noise_and_jpeg_drawn_by_step():
+    from udeblur.training.kernel_prior import blur_with_prior
+
+    bank = KernelBank(7, count=16, seed=1, noise="camera")
+    draw = bank.draw(4, step=3)
+    assert draw.camera_seed is not None and KernelBank(7, count=16, seed=1).draw(4, step=3).camera_seed is None
+    s = torch.full((4, 3, 32, 32), 0.8)  # flat light paper: what remains after blurring is the noise
+    s[:, :, 8:12] = -0.8  # and one dark line: JPEG rings around it
+    clean, noisy = blur_with_prior(s, draw.kernels, draw.noise_std, draw.camera_seed)
+    _, again = blur_with_prior(s, *bank.draw(4, step=3))
+    assert torch.equal(noisy, again)  # a step's noise depends only on (seed, step): exact resume
+    _, other = blur_with_prior(s, *bank.draw(4, step=4))
+    assert not torch.equal(noisy, other)
+    levels = (noisy + 1) / 2 * 255  # decoded JPEG: 8-bit levels in [-1, 1]
+    assert torch.allclose(levels, levels.round(), atol=1e-4) and noisy.min() >= -1 and noisy.max() <= 1
+    paper = (noisy - clean)[:, :, 20:, :]
+    assert 0.005 < paper.std() < 0.2  # shot noise at 200-3000 photons plus read noise, on [-1, 1]
+    with pytest.raises(ValueError, match="noise"):
+        KernelBank(7, noise="salt")
+    with pytest.raises(ConfigError, match="prior_noise"):
+        load_config("tiny", PRIOR + ["loss.prior_noise=salt"])
 
 
 def test_prior_terms_need_a_kernel_size():

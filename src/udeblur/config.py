@@ -74,6 +74,8 @@ class LossConfig:
     # heavy blur the L1-optimal estimate is the per-pixel posterior median (ink or paper on two-tone text: crisp,
     # possibly wrong glyphs), the L2-optimal one the posterior mean (MMSE)
     prior_cycle_norm: str = "l1"
+    # the prior's noise: "gaussian" (read noise) or "camera" (also shot noise and JPEG, as phone photos have)
+    prior_noise: str = "gaussian"
     perceptual_net: str = "vgg16"  # "vgg16" (offline ImageNet weights) or "vgg19" (the paper's; needs a file)
     perceptual_layer: str = "conv3_3"
     vgg19_weights: str | None = None  # path to torchvision's vgg19 ImageNet state dict (vgg19-dcbb9e9d.pth)
@@ -228,6 +230,7 @@ def validate(cfg: ExperimentConfig) -> None:
         "loss.gan_mode": (cfg.loss.gan_mode, ("bce", "lsgan")),
         "loss.perceptual_net": (cfg.loss.perceptual_net, ("vgg16", "vgg19")),
         "loss.prior_cycle_norm": (cfg.loss.prior_cycle_norm, ("l1", "l2")),
+        "loss.prior_noise": (cfg.loss.prior_noise, ("gaussian", "camera")),
         "train.lr_decay": (cfg.train.lr_decay, ("exponential", "linear", "none")),
         "train.amp": (cfg.train.amp, ("none", "bf16", "fp16", "auto")),
         "data.builtin_appearance": (cfg.data.builtin_appearance, ("plain", "documents")),

@@ -58,7 +58,7 @@ class DisentangledMethod(Method):
         self._noise_draws: dict[tuple, list] = {}  # make_fakes: noise of skipped passes, by input shape
         self._perceptual = self._make_perceptual()
         self._kernel_bank = (
-            KernelBank(cfg.model.kernel_size, seed=t.seed)
+            KernelBank(cfg.model.kernel_size, seed=t.seed, noise=cfg.loss.prior_noise)
             if cfg.loss.kernel_prior > 0 or cfg.loss.prior_cycle > 0
             else None
         )

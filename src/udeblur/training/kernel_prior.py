@@ -9,17 +9,23 @@ sharp set and the prior are used: the blurred set's true kernels stay unseen, as
 The blurred copies are not clipped to [-1, 1] (the shipped model was trained so). Measured so far: 2,000 steps
 of ``loss.kernel_prior`` did NOT make E^b's kernels image-specific (model card); ``loss.prior_cycle`` carries the gain.
 
+The prior's noise is Gaussian read noise (``loss.prior_noise: gaussian``), or that plus shot noise and JPEG
+re-compression as phone photos have (``camera``, the noise of the built-in ``documents`` appearance): a network
+trained on clean blur sharpens noise and JPEG blocks into false strokes.
+
 The bank is generated once from the seed; which kernels a step draws depends only on (seed, step), so a
 resumed run draws the same kernels as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
 from ..archs.blur_encoder import apply_kernel
-from ..data.blur import BlurConfig, random_kernel
+from ..data.blur import BlurConfig, add_noise, jpeg_recompress, random_kernel
 
 #: the prior's mixture; broader than the built-in data's blur (sizes from 3 px, more linear/Gaussian)
 PRIOR_BLUR = BlurConfig(
@@ -27,13 +33,31 @@ PRIOR_BLUR = BlurConfig(
     noise_std=(0.0, 0.02),
 )
 
+#: ``loss.prior_noise: camera``: the noise of the built-in ``documents`` blurred set (data/text.py)
+CAMERA_NOISE = BlurConfig(noise_std=(0.0, 0.03), poisson_peak=(200.0, 3000.0), jpeg_quality=(70, 95))
+
+PRIOR_NOISES = ("gaussian", "camera")
+
+
+class PriorDraw(NamedTuple):
+    """One step's draw: kernels (n x K x K), Gaussian noise std per image (n), and for camera noise the
+    per-step seed of its shot noise and JPEG (None: Gaussian noise only)."""
+
+    kernels: torch.Tensor
+    noise_std: torch.Tensor
+    camera_seed: tuple[int, ...] | None = None
+
 
 class KernelBank:
     """``count`` kernels of the prior, each zero-padded to ``size`` x ``size`` (odd)."""
 
-    def __init__(self, size: int, count: int = 2048, seed: int = 0, blur: BlurConfig = PRIOR_BLUR):
+    def __init__(self, size: int, count: int = 2048, seed: int = 0, blur: BlurConfig = PRIOR_BLUR,
+                 noise: str = "gaussian"):
         if size < 1 or size % 2 == 0:
             raise ValueError(f"KernelBank: size must be a positive odd number, got {size}")
+        if noise not in PRIOR_NOISES:
+            raise ValueError(f"KernelBank: noise must be one of {PRIOR_NOISES}, got {noise!r}")
+        self.camera = noise == "camera"
         cfg = BlurConfig(kinds=blur.kinds, min_kernel=min(blur.min_kernel, size), max_kernel=size,
                          noise_std=blur.noise_std)
         rng = np.random.default_rng([seed, 0x6B65726E])  # "kern"
@@ -46,8 +70,8 @@ class KernelBank:
         self.noise_std = blur.noise_std
         self.seed = seed
 
-    def draw(self, n: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(kernels n x K x K, noise std per image n) for this step; random flips/transposes for variety."""
+    def draw(self, n: int, step: int) -> PriorDraw:
+        """This step's kernels (random flips/transposes for variety) and noise."""
         rng = np.random.default_rng([self.seed, step, 0x6B65726E])
         idx = torch.from_numpy(rng.integers(0, len(self.kernels), n))
         k = self.kernels[idx]
@@ -58,15 +82,31 @@ class KernelBank:
             ki = ki.flip(1) if fx else ki
             out.append(ki.t() if tr else ki)
         lo, hi = self.noise_std
-        return torch.stack(out), torch.from_numpy(rng.uniform(lo, hi, n).astype(np.float32))
+        std = torch.from_numpy(rng.uniform(lo, hi, n).astype(np.float32))
+        return PriorDraw(torch.stack(out), std, (self.seed, step, 0x63616D) if self.camera else None)  # "cam"
 
 
 def blur_with_prior(
-    s: torch.Tensor, kernels: torch.Tensor, noise_std: torch.Tensor
+    s: torch.Tensor, kernels: torch.Tensor, noise_std: torch.Tensor, camera_seed: tuple[int, ...] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(k * s in float32, the target; k * s + noise in s's dtype, the input) for sharp ``s`` in [-1, 1] (the [0, 1]
-    noise std is doubled). No gradient."""
+    noise std is doubled). With ``camera_seed``, the noise is CAMERA_NOISE's instead (shot noise, JPEG; the input
+    then lies in [-1, 1] on 8-bit levels). No gradient."""
     with torch.no_grad():
         clean = apply_kernel(s.float(), kernels.to(s.device))
-        noisy = clean + 2 * noise_std.to(s.device).view(-1, 1, 1, 1) * torch.randn_like(clean)
+        if camera_seed is None:
+            noisy = clean + 2 * noise_std.to(s.device).view(-1, 1, 1, 1) * torch.randn_like(clean)
+        else:
+            noisy = _camera_noise(clean, camera_seed)
     return clean, noisy.to(s.dtype)
+
+
+def _camera_noise(clean: torch.Tensor, seed: tuple[int, ...]) -> torch.Tensor:
+    # the data's own noise and JPEG code (data/blur.py), per image, in [0, 1] HWC
+    rng = np.random.default_rng(list(seed))
+    out = []
+    for img in ((clean.detach().cpu().permute(0, 2, 3, 1) + 1) / 2).numpy():
+        noisy = add_noise(img, rng, CAMERA_NOISE)
+        lo, hi = CAMERA_NOISE.jpeg_quality
+        out.append(jpeg_recompress(noisy, int(rng.integers(lo, hi + 1))))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(clean.device) * 2 - 1

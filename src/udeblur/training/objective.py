@@ -26,7 +26,7 @@ from ..config import LossConfig
 from ..losses.adversarial import discriminator_loss, generator_loss
 from ..losses.regularizers import kl_loss, l1_loss, pixel_loss
 from ..model import Discriminators, Translator
-from .kernel_prior import blur_with_prior
+from .kernel_prior import PriorDraw, blur_with_prior
 
 PerceptualFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -109,12 +109,12 @@ def generator_objective(
     fakes: dict[str, torch.Tensor],
     w: LossConfig,
     perceptual: PerceptualFn | None = None,
-    prior: tuple[torch.Tensor, torch.Tensor] | None = None,
+    prior: PriorDraw | None = None,
     prior_sharp: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Weighted encoder/generator loss terms, and the cycle images (for sample grids).
 
-    ``prior``: (kernels N x K x K, noise std N) drawn from the blur prior, needed when loss.kernel_prior or
+    ``prior``: kernels and noise drawn from the blur prior, needed when loss.kernel_prior or
     loss.prior_cycle is on; they blur ``prior_sharp`` (default ``s``), which may be a larger batch of sharp crops
     than the unpaired terms use (``train.unpaired_batch``).
     """
