@@ -13,7 +13,8 @@ from PIL import Image
 
 from udeblur.data.blur import BlurConfig, convolve
 from udeblur.data.fonts import CHARSET, HEIGHT_PROBE, available_fonts, load_font, size_for_height
-from udeblur.data.text import TextDomainConfig, _all_words, make_text_domain, render_text_crop
+from udeblur.data.text import TextDomainConfig, make_text_domain, render_text_crop
+from udeblur.data.text.vocab import all_words
 from udeblur.imageio import list_images, load_pixels
 
 QUIET = BlurConfig(kinds={"shake": 0.6, "defocus": 0.4}, max_kernel=9, min_kernel=3,
@@ -133,7 +134,7 @@ def test_sharp_and_blurred_training_text_is_disjoint(domain):
     assert not {frag for r in sharp for frag in r["text"].split("\n") if len(frag) > 12} & {
         frag for r in blurred for frag in r["text"].split("\n") if len(frag) > 12}
     # Beyond the most frequent words, no word occurs on both sides.
-    head = set(_all_words()[0][:100])
+    head = set(all_words()[0][:100])
 
     def words(recs):
         return {w.lower() for r in recs for line in r["lines"] for w in re.findall(r"[A-Za-z']+", line)} - head
@@ -262,11 +263,11 @@ def test_a_split_with_another_seed_shares_no_test_crop(tmp_path, domain):
 
 
 def test_documents_appearance_has_readable_contrast_and_varied_paper():
-    from udeblur.data.text import _document_colours
+    from udeblur.data.text.paper import document_colours
 
     rng = np.random.default_rng(0)
     luma = np.array([0.299, 0.587, 0.114])
-    pairs = [_document_colours(rng) for _ in range(2000)]
+    pairs = [document_colours(rng) for _ in range(2000)]
     contrast = np.array([abs(float((p - i) @ luma)) for p, i in pairs])
     paper = np.array([float(p @ luma) for p, _ in pairs])
     chroma = np.array([float(p.max() - p.min()) for p, _ in pairs])
@@ -277,12 +278,13 @@ def test_documents_appearance_has_readable_contrast_and_varied_paper():
 
 
 def test_documents_domain_is_a_separate_cache_entry(tmp_path):
-    from udeblur.data.text import _config_json, documents_blur
+    from udeblur.data.text import documents_blur
+    from udeblur.data.text.domain import config_json
 
     plain = TextDomainConfig(train_count=4, test_count=2, size=32)
-    assert "appearance" not in _config_json(plain)  # domains made before the key keep their folder
+    assert "appearance" not in config_json(plain)  # domains made before the key keep their folder
     docs = TextDomainConfig(train_count=4, test_count=2, size=32, appearance="documents", blur=documents_blur())
-    assert _config_json(docs)["appearance"] == "documents"
+    assert config_json(docs)["appearance"] == "documents"
     out = make_text_domain(tmp_path / "docs", docs, workers=1, progress=False)
     assert len(list_images(out / "train" / "blurred")) == 4
     with pytest.raises(ValueError, match="appearance"):

@@ -372,10 +372,18 @@ def degrade(pixels: np.ndarray, rng: np.random.Generator, cfg: BlurConfig) -> tu
 _SEED_TAG = 0x626C7572  # "blur"
 
 
+def tagged_seed(tag: int, seed: int, *keys: int) -> np.random.SeedSequence:
+    """The random stream ``keys`` of a generator that calls itself ``tag`` (its name's bytes), under ``seed``.
+
+    The leading tag keeps these streams apart from other users of the same seed (SeedSequence pads with zeros,
+    so ``[seed]`` alone would equal ``[seed, 0, 0]``).
+    """
+    return np.random.SeedSequence([tag, int(seed) % 2**32, *keys])
+
+
 def _file_seed(seed: int, rel: str) -> np.random.SeedSequence:
     # Seeded by the relative path, not the position in the listing: adding files changes nothing else.
-    # The leading tag keeps these streams apart from other users of the same seed.
-    return np.random.SeedSequence([_SEED_TAG, int(seed) % 2**32, zlib.crc32(rel.encode("utf-8"))])
+    return tagged_seed(_SEED_TAG, seed, zlib.crc32(rel.encode("utf-8")))
 
 
 def blur_folder(src: Path, dst: Path, cfg: BlurConfig, seed: int, save_kernels: bool = False) -> int:
