@@ -250,6 +250,40 @@ def test_builtin_folder_changes_with_the_installed_fonts(monkeypatch, tmp_path):
     assert builtin.builtin_text_root(cfg, progress=False) != first
 
 
+def test_a_registered_domain_is_made_once_into_its_own_cache_folder(monkeypatch, tmp_path):
+    """The registry of built-in domains: a module named by one register_domain line, imported on use."""
+    import sys
+    import types
+
+    from udeblur.config import load_config
+    from udeblur.data import builtin
+
+    made: list[Path] = []
+
+    def make(out: Path, cfg: dict, progress: bool = True) -> Path:
+        made.append(out)
+        return out
+
+    toy = types.ModuleType("toy_domain")
+    toy.builtin_domain = lambda: builtin.BuiltinDomain(
+        config=lambda cfg: {"count": cfg.data.builtin_count}, meta=dict, read_meta=lambda out: None, make=make,
+        without_training=lambda c: {**c, "count": 0})
+    monkeypatch.setitem(sys.modules, "toy_domain", toy)
+    monkeypatch.setenv("UDEBLUR_CACHE", str(tmp_path))
+    builtin.register_domain("toy", "toy_domain")
+    try:
+        assert {"text", "toy"} <= set(builtin.domain_names())
+        cfg = load_config("tiny")
+        full = builtin.builtin_root(cfg, "toy", progress=False)
+        alone = builtin.builtin_root(cfg, "toy", progress=False, test_only=True)
+        assert full.parent == tmp_path and full.name.startswith("toy-") and alone.name.startswith("toy-")
+        assert made == [full, alone] and alone != full
+    finally:
+        builtin.unregister_domain("toy")
+    with pytest.raises(KeyError, match="toy"):
+        builtin.get_domain("toy")
+
+
 def test_a_split_with_another_seed_shares_no_test_crop(tmp_path, domain):
     """The validation split that chose the bundled model's recipe (`udeblur synth text --seed 100 --train-count 0`)
     must not repeat the test split of the default seed: neither its text nor its pixels."""

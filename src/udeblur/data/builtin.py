@@ -43,6 +43,10 @@ def register_domain(name: str, module: str) -> None:
     _DOMAINS[name] = module
 
 
+def unregister_domain(name: str) -> None:
+    _DOMAINS.pop(name, None)
+
+
 def domain_names() -> list[str]:
     return sorted(_DOMAINS)
 
