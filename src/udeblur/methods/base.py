@@ -33,7 +33,7 @@ from torch import nn
 
 from ..config import ConfigError, ExperimentConfig
 from ..model import DeblurNet
-from ..training import distributed
+from ..training import distributed, precision
 
 
 class TrainingError(RuntimeError):
@@ -141,11 +141,8 @@ class Method:
                 group["lr"] = lr
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        if self.amp == "fp16":
-            return torch.autocast(self.device.type, dtype=torch.float16)
-        return contextlib.nullcontext()
+        """The run's precision (``train.amp`` as the trainer resolved it) around a forward pass."""
+        return precision.autocast(self.amp, self.device)
 
     def backward_step(self, loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, group: str,
                       terms: dict[str, torch.Tensor], step: int,

@@ -27,6 +27,7 @@ from ..model import DeblurNet, Discriminators, Translator
 from ..model_files import CheckpointError, load_checkpoint, load_deblur_net
 from ..training.kernel_prior import KernelBank
 from ..training.objective import discriminator_objective, generator_objective, make_fakes
+from ..training.precision import grad_scaler
 from ..visualize import to_numpy_image
 from .base import Method, MethodContext
 
@@ -53,8 +54,8 @@ class DisentangledMethod(Method):
         self.opt_g = torch.optim.Adam(self.translator.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
         self.opt_d = torch.optim.Adam(self.discs.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
         # fp16 needs loss scaling; one scaler per group since the groups step at different rates
-        self.scaler_g = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
-        self.scaler_d = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
+        self.scaler_g = grad_scaler(self.amp)
+        self.scaler_d = grad_scaler(self.amp)
         self._noise_draws: dict[tuple, list] = {}  # make_fakes: noise of skipped passes, by input shape
         self._perceptual = self._make_perceptual()
         self._kernel_bank = (

@@ -41,6 +41,7 @@ from ..data.datasets import pad_to, resize_shorter, to_tensor
 from ..imageio import list_images, load_pixels
 from ..losses.regularizers import pixel_loss
 from ..model import DeblurNet, Translator
+from ..training.precision import grad_scaler
 from ..visualize import to_numpy_image
 from .base import Method, MethodContext, TrainData, endless
 
@@ -113,7 +114,7 @@ class SupervisedMethod(Method):
         # built through the Translator so the path starts from the unpaired model's initial weights for the seed
         self.net = Translator(cfg.model).deblur_net().to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
+        self.scaler = grad_scaler(self.amp)
         self.sampler: PairedCropSampler | None = None  # made by make_data: it needs the data root
         self.blur_source = ""
         self._perceptual = None

@@ -1,5 +1,6 @@
-"""The generic trainer: runs any training method (methods/) with one schedule, loop, checkpoint format, logs,
-sample grids, Ctrl-C rule, time limit and distributed setup.
+"""The generic trainer: runs any training method (methods/) with one schedule, loop, logs, sample grids, Ctrl-C
+rule, time limit and distributed setup; the checkpoint format and resume rule are in ``training/state.py``, the
+precision switch (``train.amp``) in ``training/precision.py``.
 
     from udeblur import Trainer, load_config
     Trainer(load_config("small"), "runs/small").fit()
@@ -8,20 +9,14 @@ sample grids, Ctrl-C rule, time limit and distributed setup.
 networks, optimizers and one step (methods/base.py); everything around the step lives here, so every method
 resumes, stops and writes its run folder the same way.
 
-Exact resume: the data stream is a pure function of (seed, step) and the global torch RNG state is saved,
-so N steps + resume + M steps equals N+M steps straight (on the CPU; GPU kernels may not be deterministic).
-
 Distributed: under ``torchrun`` (RANK/WORLD_SIZE in the environment) the trainer joins the process group, splits
 the GLOBAL batch ``train.batch_size`` over the ranks and the method averages each optimizer group's gradients across
 ranks before clipping and stepping; only rank 0 logs and writes files. See ``training/distributed.py`` for why this
 is a manual all-reduce rather than DDP, and how the noise is kept identical to a single-process run.
 
-Speed switches (``train.*``): ``amp`` = "bf16" (autocast, CPU and GPU; no scaling needed, bf16 has fp32's range)
-or "fp16" (CUDA only, with gradient scaling), or "auto": resolved once at start (``Trainer.amp``) to bf16 on a CPU
-where a start-up timing shows bf16 convolutions clearly faster than fp32 (``udeblur.device.cpu_prefers_bf16``) or a
-CUDA device with bf16, to "none" elsewhere; ``channels_last`` (NHWC networks and inputs); ``compile``
-(``nn.Module.compile`` on what the method's step calls, which keeps state-dict keys unchanged so checkpoints stay
-interchangeable).
+Speed switches (``train.*``): ``amp`` (training/precision.py); ``channels_last`` (NHWC networks and inputs);
+``compile`` (``nn.Module.compile`` on what the method's step calls, which keeps state-dict keys unchanged so
+checkpoints stay interchangeable).
 """
 
 from __future__ import annotations
@@ -29,7 +24,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +31,24 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import ConfigError, ExperimentConfig, TrainConfig, config_from_dict
-from ..device import cpu_has_fast_bf16, cpu_prefers_bf16
+from ..config import ConfigError, ExperimentConfig, TrainConfig
 from ..device import resolve_device as _resolve_device
 from ..losses.terms import BAR_KEYS
 from ..methods.base import Method, MethodContext, TrainingError
 from ..methods.registry import get_method
-from ..model_files import CheckpointError, export_deblur_net, load_checkpoint, save_checkpoint
 from ..visualize import image_grid
 from . import distributed
+from .precision import resolve_amp, run_precision
 from .run_logger import RunLogger
-
-CHECKPOINT_NAME = "checkpoints/last.pt"
-EXPORT_NAME = "deblur.safetensors"
-# settings that may differ when a run is resumed; everything else comes from the checkpoint
-RESUMABLE_OVERRIDES = {
-    # init_from only matters before the first checkpoint
-    "train": ("total_steps", "log_every", "sample_every", "checkpoint_every", "snapshot_every", "init_from", "device",
-              "tensorboard", "amp", "channels_last", "compile"),
-    "data": ("num_workers",),
-}
+from .state import (
+    CHECKPOINT_NAME,
+    EXPORT_NAME,
+    merge_resume_config,
+    read_checkpoint,
+    restore_training_state,
+    save_run_state,
+    training_state,
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,16 +57,6 @@ def resolve_device(name: str) -> torch.device:
         return _resolve_device(name)
     except ValueError as exc:
         raise TrainingError(f"train.device: {exc}") from exc
-
-
-def resolve_amp(amp: str, device: torch.device) -> str:
-    """``train.amp`` as run: "auto" -> "bf16" where measured clearly faster on this CPU (or a bf16-capable CUDA
-    device), else "none"; the other values as they are."""
-    if amp != "auto":
-        return amp
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "none"
-    return "bf16" if device.type == "cpu" and cpu_prefers_bf16() else "none"
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -113,10 +95,8 @@ class Trainer:
                     f"{self.run_dir} already holds a checkpoint ({ckpt_path}); pass --resume to continue it "
                     "or choose another output folder"
                 )
-            state = load_checkpoint(ckpt_path, require=("step", "config"))
-            if state.get("kind") == "supervised" and "method" not in state["config"].get("train", {}):
-                state["config"].setdefault("train", {})["method"] = "supervised"  # written before train.method
-            cfg = self._merge_resume_config(state["config"], cfg)
+            state = read_checkpoint(ckpt_path)
+            cfg = merge_resume_config(state["config"], cfg)
         self.cfg = cfg
         self.progress = progress
         method_class = get_method(cfg.train.method)  # an unknown name fails before any work
@@ -132,27 +112,13 @@ class Trainer:
         if t.unpaired_batch % self.dist.world_size:
             raise ConfigError(f"train.unpaired_batch={t.unpaired_batch} must be divisible by the world size "
                               f"{self.dist.world_size}")
-        self.amp = resolve_amp(t.amp, self.device)  # "auto" is decided once, here, for the whole run
-        if self.amp == "fp16" and self.device.type != "cuda":
-            raise ConfigError(f"train.amp=fp16 needs a CUDA device (gradient scaling), not {self.device}; "
-                              "use train.amp=bf16 on the CPU")
-        if t.amp == "bf16" and self.device.type == "cpu" and not cpu_has_fast_bf16():
-            warnings.warn(
-                "train.amp=bf16 on a CPU without native bf16 instructions (no AVX512-BF16/AMX): bf16 convolutions "
-                "are emulated and run 10-100x SLOWER than fp32 here; use train.amp=none on this machine",
-                stacklevel=2,
-            )
+        self.amp = run_precision(t.amp, self.device)  # "auto" is decided once, here, for the whole run
         # the same seed on every rank: identical initial weights and an identical noise RNG (see distributed.py)
         torch.manual_seed(t.seed)
         self.step = 0
         self.method: Method = method_class(cfg, MethodContext(self.device, self.amp, self.dist, ckpt_path, progress))
         if state is not None:
-            try:
-                self._load_state(state)
-            except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # loads, but is not a whole training state
-                detail = " ".join(str(exc).split())[:200]  # one line: torch's messages span several
-                raise CheckpointError(ckpt_path, f"damaged or foreign training checkpoint, cannot resume from it "
-                                      f"({type(exc).__name__}: {detail}); move it away to start anew") from exc
+            self.step = restore_training_state(state, self.method, self.device, ckpt_path)
         elif t.init_from:
             self.method.init_from(Path(t.init_from).expanduser())
         # DDP's guarantee: all ranks start from rank 0's weights, whatever happened above
@@ -169,33 +135,6 @@ class Trainer:
         self.interrupted = False  # fit() stopped early on Ctrl-C/SIGINT (after saving): the command exits non-zero
 
     # ------------------------------------------------------------------ setup
-    @staticmethod
-    def _merge_resume_config(saved: dict[str, Any], given: ExperimentConfig) -> ExperimentConfig:
-        """The checkpoint's config, with only RESUMABLE_OVERRIDES taken from ``given``.
-
-        Any other difference is an error rather than being silently ignored: a resumed run must be the run it was.
-        """
-        saved_cfg = config_from_dict(saved).to_dict()
-        given_dict = given.to_dict()
-        changed = [
-            f"{section}.{key}: {saved_cfg[section][key]!r} -> {value!r}"
-            for section, values in given_dict.items()
-            if isinstance(values, dict)
-            for key, value in values.items()
-            if key not in RESUMABLE_OVERRIDES.get(section, ()) and saved_cfg[section][key] != value
-        ]
-        if changed:
-            raise ConfigError(
-                "resuming a run with a different config; only "
-                + ", ".join(f"{s}.{k}" for s, ks in RESUMABLE_OVERRIDES.items() for k in ks)
-                + " may change. Differences: " + "; ".join(changed)
-            )
-        merged = {k: dict(v) if isinstance(v, dict) else v for k, v in saved_cfg.items()}
-        for section, keys in RESUMABLE_OVERRIDES.items():
-            for key in keys:
-                merged[section][key] = given_dict[section][key]
-        return config_from_dict(merged)
-
     def _data(self):
         from ..data.builtin import resolve_data_root
 
@@ -209,41 +148,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """The checkpoint: step, config and RNG state here, everything else the method's."""
-        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            # the training device's generator only: it is in the same state on every rank, so the checkpoint
-            # resumes on any GPU / world size
-            rng["cuda_device"] = torch.cuda.get_rng_state(self.device)
-        return {"step": self.step, "config": self.cfg.to_dict(), **self.method.state_dict(), "rng": rng}
-
-    def _load_state(self, state: dict[str, Any]) -> None:
-        self.method.load_state_dict(state)
-        self.step = int(state["step"])
-        rng = state["rng"]
-        if isinstance(rng, torch.Tensor):  # the supervised reference's checkpoints kept the CPU state alone
-            rng = {"torch": rng}
-        torch.set_rng_state(rng["torch"])
-        if self.device.type == "cuda":
-            if "cuda_device" in rng:
-                torch.cuda.set_rng_state(rng["cuda_device"], self.device)
-            elif "cuda" in rng and len(rng["cuda"]) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(rng["cuda"])  # checkpoints written before cuda_device
+        """The checkpoint: step, config and RNG state here, everything else the method's (training/state.py)."""
+        return training_state(self.step, self.cfg, self.method, self.device)
 
     def save(self) -> Path:
         """Full state (atomic) plus the inference-only export beside it. Only rank 0 writes."""
-        path = self.run_dir / CHECKPOINT_NAME
         if not self.dist.is_main:
-            return path
-        save_checkpoint(path, self.state_dict())
-        name = self.cfg.name + self.method.export_suffix
-        net = self.method.deblur_net()
-        export_deblur_net(net, self.cfg.model, self.run_dir / EXPORT_NAME, step=str(self.step), name=name)
-        every = self.cfg.train.snapshot_every
-        if every > 0 and self.step % every == 0:
-            export_deblur_net(net, self.cfg.model, self.run_dir / "snapshots" / f"deblur_{self.step:07d}.safetensors",
-                              step=str(self.step), name=name)
-        return path
+            return self.run_dir / CHECKPOINT_NAME
+        return save_run_state(self.run_dir, self.state_dict(), self.method, self.cfg)
 
     # ------------------------------------------------------------------ one iteration
     def train_step(self, batch: Any) -> dict[str, float]:
@@ -383,4 +295,5 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
     return Trainer(cfg, run_dir, resume=resume, progress=progress).fit()
 
 
-__all__ = ["CHECKPOINT_NAME", "EXPORT_NAME", "Trainer", "TrainingError", "lr_factor", "resolve_amp", "train"]
+__all__ = ["CHECKPOINT_NAME", "EXPORT_NAME", "Trainer", "TrainingError", "lr_factor", "resolve_amp", "resolve_device",
+           "train"]

@@ -1,0 +1,59 @@
+"""The precision a run trains in (``train.amp``): chosen once per run, then applied by every method the same way.
+
+``amp`` = "bf16" (autocast, CPU and GPU; no scaling needed, bf16 has fp32's range) or "fp16" (CUDA only, with
+gradient scaling), or "auto": resolved once at start (``Trainer.amp``) to bf16 on a CPU where a start-up timing
+shows bf16 convolutions clearly faster than fp32 (``udeblur.device.cpu_prefers_bf16``) or a CUDA device with bf16,
+to "none" elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+
+from ..config import ConfigError
+from ..device import cpu_has_fast_bf16, cpu_prefers_bf16
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``train.amp`` as run: "auto" -> "bf16" where measured clearly faster on this CPU (or a bf16-capable CUDA
+    device), else "none"; the other values as they are."""
+    if amp != "auto":
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "none"
+    return "bf16" if device.type == "cpu" and cpu_prefers_bf16() else "none"
+
+
+def run_precision(amp: str, device: torch.device) -> str:
+    """``train.amp`` resolved for ``device``; refuses fp16 off CUDA and warns of bf16 asked for on a slow CPU."""
+    resolved = resolve_amp(amp, device)
+    if resolved == "fp16" and device.type != "cuda":
+        raise ConfigError(f"train.amp=fp16 needs a CUDA device (gradient scaling), not {device}; "
+                          "use train.amp=bf16 on the CPU")
+    if amp == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        warnings.warn(
+            "train.amp=bf16 on a CPU without native bf16 instructions (no AVX512-BF16/AMX): bf16 convolutions "
+            "are emulated and run 10-100x SLOWER than fp32 here; use train.amp=none on this machine",
+            stacklevel=3,  # the caller of Trainer(...)
+        )
+    return resolved
+
+
+def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of a resolved ``amp`` ("none": no autocast)."""
+    if amp == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if amp == "fp16":
+        return torch.autocast(device.type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def grad_scaler(amp: str) -> torch.amp.GradScaler | None:
+    """A loss scaler for one optimizer group under fp16 (its small range needs one); None otherwise."""
+    return torch.amp.GradScaler("cuda") if amp == "fp16" else None
+
+
+__all__ = ["autocast", "grad_scaler", "resolve_amp", "run_precision"]
