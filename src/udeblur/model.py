@@ -110,9 +110,9 @@ class Translator(nn.Module):
             return zero, zero
         return self.blur(b)
 
-    def sample_blur_code(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """z = mu + sigma * eps while training the VAE; the fixed z = mu without a blur encoder (ablation)."""
-        return reparameterize(mu, logvar) if self.blur is not None else mu
+    def sample_blur_code(self, mu: torch.Tensor, logvar: torch.Tensor, sample: bool = True) -> torch.Tensor:
+        """z = mu + sigma * eps while training the VAE; z = mu with ``sample=False`` or without a blur encoder."""
+        return reparameterize(mu, logvar) if sample and self.blur is not None else mu
 
     def encode_blur_and_kernel(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(mu, logvar, kernel) of E^b in one pass; kernel is None without a kernel head (model.kernel_size 0)."""
@@ -138,10 +138,11 @@ class Translator(nn.Module):
             return apply_kernel(s, kernel)
         return s
 
-    def translate(self, s: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def translate(self, s: torch.Tensor, b: torch.Tensor, sample: bool = True) -> dict[str, torch.Tensor]:
         """The forward passes of method.md on a batch of sharp s and (unpaired) blurred b.
 
-        Returns c_s, c_b, mu, logvar, z (sampled blur code), s_b (deblurred), b_s (re-blurred).
+        Returns c_s, c_b, mu, logvar, z (the blur code: sampled, or mu with ``sample=False``), s_b (deblurred),
+        b_s (re-blurred), and E^b's kernel when it has a kernel head.
         """
         c_s = self.content.encode_sharp(s)
         c_b = self.content.encode_blurred(b)
@@ -149,7 +150,7 @@ class Translator(nn.Module):
         mu, logvar, kernel = self.encode_blur_and_kernel(b)
         if kernel is not None:
             out["kernel"] = kernel
-        z = self.sample_blur_code(mu, logvar)
+        z = self.sample_blur_code(mu, logvar, sample)
         out.update({
             "c_s": c_s,
             "c_b": c_b,
@@ -161,30 +162,18 @@ class Translator(nn.Module):
         })
         return out
 
-    def preview(self, s: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Deterministic (z = mu, no noise) s_b, b_s and cycle s_hat, for sample grids. Call under no_grad."""
-        was_training = self.training
-        self.eval()
-        try:
-            c_s, c_b = self.content.encode_sharp(s), self.content.encode_blurred(b)
-            mu, _, kernel = self.encode_blur_and_kernel(b)
-            s_b = self.gen.to_sharp(c_b, mu, b)
-            b_s = self.gen.to_blurred(c_s, mu, self.blurred_source(s, kernel))
-            s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), self.encode_blur(b_s)[0], b_s)
-        finally:
-            self.train(was_training)
-        return {"s_b": s_b, "b_s": b_s, "s_hat": s_hat}
-
     def cycle(
-        self, s_b: torch.Tensor, b_s: torch.Tensor, z: torch.Tensor, kernel: torch.Tensor | None = None
+        self, s_b: torch.Tensor, b_s: torch.Tensor, z: torch.Tensor, kernel: torch.Tensor | None = None,
+        sample: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-cycle: s_hat = G_S(E_B^c(b_s), E^b(b_s)), b_hat = G_B(E_S^c(s_b), z_b)."""
+        """Cross-cycle: s_hat = G_S(E_B^c(b_s), E^b(b_s)), b_hat = G_B(E_S^c(s_b), z_b); ``sample`` as in
+        :meth:`translate` (for b_s's blur code)."""
         if self.cfg.blur_from_kernel:
             # b_s is then a physically blurred copy of s: the sharp cycle trains the deblurring side on it, and
             # G_B/E^b's kernel learn to blur from realism (D_B) alone, not from what is easy to invert
             b_s = b_s.detach()
         mu2, logvar2 = self.encode_blur(b_s)
-        z2 = self.sample_blur_code(mu2, logvar2)
+        z2 = self.sample_blur_code(mu2, logvar2, sample)
         s_hat = self.gen.to_sharp(self.content.encode_blurred(b_s), z2, b_s)
         b_hat = self.gen.to_blurred(self.content.encode_sharp(s_b), z, self.blurred_source(s_b, kernel))
         return s_hat, b_hat

@@ -96,11 +96,19 @@ class DisentangledMethod(Method):
                 scaler.load_state_dict(state[name])
 
     def preview(self, batch: dict[str, torch.Tensor]) -> list[list[np.ndarray]]:
-        """Rows of blurred | deblurred | sharp | re-blurred | cycle, with z = mu."""
+        """Rows of blurred | deblurred | sharp | re-blurred | cycle: the training passes in eval mode (no content
+        noise) with z = mu."""
         s, b = batch["sharp"].to(self.device), batch["blurred"].to(self.device)
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            p = self.translator.preview(s, b)
-        s_b, b_s, s_hat = p["s_b"], p["b_s"], p["s_hat"]
+        tr = self.translator
+        was_training = tr.training
+        tr.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                out = tr.translate(s, b, sample=False)
+                s_b, b_s = out["s_b"], out["b_s"]
+                s_hat, _ = tr.cycle(s_b, b_s, out["z"], out.get("kernel"), sample=False)
+        finally:
+            tr.train(was_training)
         return [[to_numpy_image(t[i]) for t in (b, s_b, s, b_s, s_hat)] for i in range(s.shape[0])]
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
