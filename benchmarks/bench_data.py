@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from udeblur.data.blur import degrade, random_kernel
-from udeblur.data.text import TextDomainConfig, _render_page, make_text_domain
+from udeblur.data.text import TextDomainConfig, render_page, make_text_domain
 
 
 def bench_render(cfg: TextDomainConfig, pages: int) -> tuple[float, float]:
     rng = np.random.default_rng(1)
-    _render_page(rng, cfg, 0)  # font/word-list caches
+    render_page(rng, cfg, 0)  # font/word-list caches
     t = time.perf_counter()
     crops = 0
     for _ in range(pages):
-        page = _render_page(rng, cfg, 0)
+        page = render_page(rng, cfg, 0)
         for cell in page.cells:
             page.visible(cell)
             crops += 1

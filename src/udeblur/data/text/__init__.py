@@ -24,7 +24,6 @@ from .vocab import STREAMS
 if TYPE_CHECKING:
     from ..builtin import BuiltinDomain
 
-_render_page = render_page  # the name benchmarks/bench_data.py times it under
 
 
 def builtin_domain() -> BuiltinDomain:
