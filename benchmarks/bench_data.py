@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from udeblur.data.blur import degrade, random_kernel
-from udeblur.data.text import TextDomainConfig, render_page, make_text_domain
+from udeblur.data.text import TextDomainConfig, make_text_domain, render_page
 
 
 def bench_render(cfg: TextDomainConfig, pages: int) -> tuple[float, float]:
