@@ -24,7 +24,7 @@ import torch
 
 from udeblur.config import load_config
 from udeblur.inference import Deblurrer
-from udeblur.inference.deblurrer import _axis_tiles
+from udeblur.inference.tiling import axis_tiles
 from udeblur.model import Translator
 
 
@@ -79,8 +79,8 @@ def main() -> None:
     start = time.perf_counter()
     out = deb.deblur_pixels(img)
     seconds = time.perf_counter() - start
-    rows = [s.start for s in _axis_tiles(-(-args.height // 4) * 4, deb.tile, deb.overlap)]
-    cols = [s.start for s in _axis_tiles(-(-args.width // 4) * 4, deb.tile, deb.overlap)]
+    rows = [s.start for s in axis_tiles(-(-args.height // 4) * 4, deb.tile, deb.overlap)]
+    cols = [s.start for s in axis_tiles(-(-args.width // 4) * 4, deb.tile, deb.overlap)]
     print(f"image {args.width}x{args.height} ({args.width * args.height / 1e6:.1f} MP), preset {args.preset}, "
           f"tile {deb.tile}, overlap {deb.overlap}: {len(rows)}x{len(cols)} tiles, torch threads "
           f"{torch.get_num_threads()}")
@@ -93,9 +93,9 @@ def main() -> None:
     crop = img[:side, :side]
     net, cfg = deb.net, deb.model_cfg
     whole = Deblurrer(net, cfg, device=args.device, tile=side).deblur_pixels(crop)
-    starts = [s.start for s in _axis_tiles(side, deb.tile, deb.overlap)]
+    starts = [s.start for s in axis_tiles(side, deb.tile, deb.overlap)]
     blended = Deblurrer(net, cfg, device=args.device, tile=deb.tile, overlap=deb.overlap).deblur_pixels(crop)
-    hard_starts = [s.start for s in _axis_tiles(side, deb.tile, 0)]
+    hard_starts = [s.start for s in axis_tiles(side, deb.tile, 0)]
     hard = Deblurrer(net, cfg, device=args.device, tile=deb.tile, overlap=0).deblur_pixels(crop)
     print(f"seams on a {side}x{side} crop vs one whole-image pass: error jump at tile borders / elsewhere "
           f"(1 = no seam): blended tiles {seam_jump(blended, whole, starts):.2f}, hard cut "

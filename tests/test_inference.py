@@ -16,7 +16,7 @@ from udeblur.archs.blocks import LayerNorm2d
 from udeblur.config import ExperimentConfig, load_config
 from udeblur.imageio import ImageReadError
 from udeblur.inference import DeblurBatchError, Deblurrer, plan_outputs
-from udeblur.inference.deblurrer import _axis_tiles
+from udeblur.inference.tiling import axis_tiles
 from udeblur.model import Translator
 from udeblur.model_files import CheckpointError, export_deblur_net, save_checkpoint
 
@@ -221,7 +221,7 @@ def test_tiled_matches_untiled_and_has_no_seams(translator, model_cfg):
     assert diff_exact.mean() < 0.01 and diff_exact.mean() < 0.2 * diff.mean()
 
     # No seam: at the blend centres the step between neighbouring columns is no bigger than elsewhere.
-    centres = [span.own[0] for span in _axis_tiles(140, 64, 16)[1:]]  # owned parts split overlaps at the centre
+    centres = [span.own[0] for span in axis_tiles(140, 64, 16)[1:]]  # owned parts split overlaps at the centre
     print(f"step at blend centres / median step: {_seam_ratio(tiled, centres):.2f}")
     assert _seam_ratio(tiled, centres) < 1.5
 
@@ -244,7 +244,7 @@ def test_blending_hides_the_seam_that_a_hard_cut_shows(model_cfg):
     ratios = {}
     for overlap in (16, 0):
         out = Deblurrer(_PerTileMeanNet(), model_cfg, device="cpu", tile=64, overlap=overlap)(img)
-        borders = [span.own[0] for span in _axis_tiles(140, 64, overlap)[1:]]
+        borders = [span.own[0] for span in axis_tiles(140, 64, overlap)[1:]]
         ratios[overlap] = _seam_ratio(out, borders)
     print(f"\nper-tile-mean network, step at tile borders / median step: blended {ratios[16]:.2f}, "
           f"hard cut {ratios[0]:.2f}")
@@ -287,7 +287,7 @@ def test_tile_layout_covers_with_weights_summing_to_one():
     for length, tile, overlap in [(140, 64, 16), (1028, 1024, 64), (4000, 512, 128), (200, 64, 0), (68, 64, 32)]:
         total = np.zeros(length)
         owned = np.zeros(length, dtype=int)
-        for span in _axis_tiles(length, tile, overlap):
+        for span in axis_tiles(length, tile, overlap):
             assert span.start % 4 == 0 and span.start + len(span.weight) <= length
             assert span.own[0] % 4 == 0 and span.start <= span.own[0] < span.own[1] <= span.start + tile
             total[span.start : span.start + len(span.weight)] += span.weight

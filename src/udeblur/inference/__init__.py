@@ -9,10 +9,10 @@ from __future__ import annotations
 from ..lazy import lazy_exports
 
 _EXPORTS = {
-    "DeblurBatchError": "udeblur.inference.deblurrer",
+    "DeblurBatchError": "udeblur.inference.folders",
     "Deblurrer": "udeblur.inference.deblurrer",
-    "plan_outputs": "udeblur.inference.deblurrer",
-    "resolve_device": "udeblur.inference.deblurrer",
+    "plan_outputs": "udeblur.inference.folders",
+    "resolve_device": "udeblur.device",
     "load_pretrained": "udeblur.inference.deblurrer",
 }
 

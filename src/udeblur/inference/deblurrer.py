@@ -17,39 +17,19 @@ What happens to an image:
   read and written with 16 bits. Other modes (CMYK, YCbCr, ...) are converted by ``udeblur.imageio``.
 * **Determinism.** Eval mode, z_b = mu (never sampled), no content noise. On one device and thread count the
   same input gives bit-identical output.
-* **Tiling.** If H or W exceeds ``tile``, the image is cut into overlapping tiles (``overlap`` px, tile origins
-  aligned to multiples of the size multiple so the strided layers sample the same pixel grid as a whole-image
-  pass) and the outputs are cross-faded with raised-cosine ramps that sum to one, so there are no seams. Network
-  memory is bounded by the tile size; only the input/output arrays scale with the image.
+* **Tiling.** If H or W exceeds ``tile``, the image is cut into overlapping, cross-faded tiles
+  (:mod:`udeblur.inference.tiling`; with ``norm="image"`` every tile is normalised by whole-image statistics:
+  :mod:`udeblur.inference.image_statistics`). Images no larger than ``tile`` are processed in one pass, exactly.
 
   The blur code z_b is computed ONCE for the whole image and given to every tile. The blur encoder has no
   normalisation layers and ends in a global average pool followed by linear heads, so its mu over the whole image
   equals the area-weighted mean of the mu of non-overlapping pieces up to the pieces' border effects; that is how
   it is computed for large images, at full resolution. (A downscaled copy would be cheaper, but downscaling
   shrinks the blur itself, so the code would describe a sharper image than the one being deblurred.)
-
-  Normalisation is the one thing tiles do not share by themselves: InstanceNorm (content encoder) and LayerNorm
-  (generator) compute statistics over whatever they are given. Two modes:
-
-  - ``norm="tile"`` (default, one pass): each tile normalises with its own statistics. Tiles of very different
-    content (sky next to text) then get slightly different tone/contrast; the cross-fade keeps that free of
-    seams, but the result is not the whole-image result. Measured with a briefly trained ``tiny`` model on a
-    256x512 mosaic of text crops: mean |difference| 0.029 / 0.020 / 0.008 (max 0.39 / 0.35 / 0.10) on a
-    [0, 1] scale with 64- / 128- / 256-px tiles; bigger tiles make it smaller. Tile borders, which see
-    reflection padding instead of their neighbours, are kept out of the result by the overlap (keep it
-    generous: 64 px default).
-  - ``norm="image"`` (exact, about (number of norm layers / 2 + 1) times the work: ~11x for the paper's model):
-    the tiles are first run layer by layer to gather whole-image statistics for every normalisation layer
-    (``_ImageStatistics``), then every tile is normalised with them. The result equals a whole-image pass up to
-    tile-border effects: mean |difference| 0.002 / 0.0002 / <1e-5 in the measurement above.
-
-  Images no larger than ``tile`` are processed in one pass, exactly, in either mode.
-* **Tone anchor** (``tone_anchor`` = sigma in px, off by default; the bundled text model uses 16). A blur kernel is
-  non-negative and sums to one, so blurring keeps the local mean of an image at scales well above the kernel's
-  size; deblurring should too. A network need not: the bundled one brightens real pages a little.
-  With the anchor, the output's Gaussian low-pass at sigma is replaced by the input's (per channel, reflected
-  borders, over the whole image after tiling), then clipped to [0, 1]. Only the coarse tone changes; strokes and
-  edges are the network's. Measured in docs/model_card_text.md (real text +0.26 dB, synthetic crops +0.02 dB).
+* **Tone anchor** (``tone_anchor`` = sigma in px, off by default; the bundled text model uses 16): the output's
+  coarse tone is replaced by the input's (:mod:`udeblur.inference.tone`).
+* **Files and folders** (``deblur_paths``): output names and the threaded read/deblur/write pipeline are in
+  :mod:`udeblur.inference.folders`.
 """
 
 from __future__ import annotations
@@ -57,178 +37,30 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
-from ..archs.blocks import LayerNorm2d
 from ..config import ModelConfig
 from ..device import resolve_device, resolve_precision
-from ..imageio import ImageData, ImageReadError, image_from_pil, list_images, read_image, save_png, to_channels, to_pil
+from ..imageio import ImageData, image_from_pil, read_image, to_channels, to_pil
 from ..model import DeblurNet, pad_reflect
 from . import pretrained
 from .engine import choose_engine, make_engine, onnxruntime_available
+from .folders import DeblurBatchError, deblur_files, plan_outputs
 from .pretrained import DEFAULT, ResolvedModel
+from .tiling import run_tiled
+from .tone import anchor_tone
+
+__all__ = ["DeblurBatchError", "Deblurrer", "ImageLike", "load_pretrained", "plan_outputs", "resolve_device"]
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
 # Modes whose alpha channel must come back even when it happens to be fully opaque (imageio drops those).
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
-
-
-class DeblurBatchError(ValueError):
-    """Some files of a batch could not be deblurred. Raised after all the others were written.
-
-    ``failed`` lists (path, problem); ``written`` the outputs that were written.
-    """
-
-    def __init__(self, failed: list[tuple[Path, str]], written: list[Path]):
-        self.failed = failed
-        self.written = written
-        names = ", ".join(str(p) for p, _ in failed[:5]) + (", ..." if len(failed) > 5 else "")
-        total = len(failed) + len(written)
-        super().__init__(f"{len(failed)} of {total} image(s) could not be deblurred: {names}")
-
-
-class _Span(NamedTuple):
-    """One tile along one axis: where it starts, its blend weights, and the part of the axis it owns."""
-
-    start: int
-    weight: np.ndarray  # 1-D blend weights over the tile
-    own: tuple[int, int]  # absolute [lo, hi): the tiles' owned parts partition the axis (size multiples)
-
-
-def _axis_tiles(length: int, tile: int, overlap: int, multiple: int = 4) -> list[_Span]:
-    """Tile origins along one axis (multiples of the network's size multiple), 1-D blend weights, owned intervals.
-
-    ``length`` and ``tile`` are multiples of ``multiple``. Neighbouring tiles overlap by at least ``overlap`` px;
-    within each overlap they cross-fade with a raised cosine (weights of the pair sum to 1) centred in the overlap,
-    so the pixels nearest a tile's border, the ones most affected by its padding, get (almost) no weight. The owned
-    intervals split every overlap at its centre; they are what normalisation statistics are gathered from.
-    """
-    if length <= tile:
-        return [_Span(0, np.ones(length, dtype=np.float64), (0, length))]
-    n = max(2, math.ceil((length - overlap) / (tile - overlap)))
-    while True:
-        starts = [multiple * round(k * (length - tile) / (n - 1) / multiple) for k in range(n)]
-        if all(starts[k] + tile - starts[k + 1] >= overlap for k in range(n - 1)):
-            break
-        n += 1  # rounding to multiples made one overlap a little short
-    steps = [starts[k + 1] - starts[k] for k in range(n - 1)]
-    # fade length: the requested overlap, but never so long that a middle tile's two fades would meet
-    fade = min([overlap, *steps, *(tile - s for s in steps)])
-    weights = [np.ones(tile, dtype=np.float64) for _ in starts]
-    bounds = [0]
-    for k in range(n - 1):
-        lo, hi = starts[k + 1], starts[k] + tile  # the overlap of tiles k and k+1, absolute coordinates
-        c0 = (lo + hi - fade) // 2
-        pos_k = np.arange(starts[k], starts[k] + tile)
-        pos_n = np.arange(starts[k + 1], starts[k + 1] + tile)
-        t = np.clip((pos_k - c0 + 0.5) / max(fade, 1), 0.0, 1.0) if fade else (pos_k >= c0).astype(np.float64)
-        weights[k] *= 0.5 + 0.5 * np.cos(np.pi * t)
-        t = np.clip((pos_n - c0 + 0.5) / max(fade, 1), 0.0, 1.0) if fade else (pos_n >= c0).astype(np.float64)
-        weights[k + 1] *= 0.5 - 0.5 * np.cos(np.pi * t)
-        bounds.append(multiple * round((lo + hi) / (2 * multiple)))  # splits every downsampled scale too
-    bounds.append(length)
-    return [_Span(st, w, (bounds[k], bounds[k + 1])) for k, (st, w) in enumerate(zip(starts, weights, strict=True))]
-
-
-class _StopForward(Exception):
-    """Raised by a hook to end a forward pass once the layer being calibrated has been seen."""
-
-
-class _ImageStatistics:
-    """Let tiles normalise with the statistics of the whole image instead of their own (``norm="image"``).
-
-    Forward hooks on every InstanceNorm2d / LayerNorm2d. Calibration goes layer by layer in execution order: in
-    stage k a tiled pass runs up to layer k (then stops), with layers before k normalising by their already
-    known image statistics, and layer k's input is summed (x, x^2 in float64) over the part of each tile that
-    the tile owns: the owned parts partition the padded image, so every position counts once, and tile borders,
-    which see padding rather than neighbours, are left out. Stage k's statistics are then those of a
-    whole-image pass up to the border effects. Layer by layer is what makes it exact: calibrating all layers at
-    once from one pass mixes statistics of differently normalised inputs, and repeating such passes does not
-    converge (it got worse with each pass on test networks). Afterwards every hook replaces its layer's output
-    by the input normalised with the image statistics (and the LayerNorm's affine).
-    """
-
-    def __init__(self, net: nn.Module):
-        self.layers = [m for m in net.modules() if isinstance(m, (nn.InstanceNorm2d, LayerNorm2d))]
-        self.stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.target: nn.Module | None = None  # the layer being calibrated
-        self.order: list[nn.Module] | None = None  # when set, hooks only record the call order
-        self.regions: list[tuple[int, int, int, int]] = []  # owned (y0, y1, x0, x1) per batch item, tile px
-        self.tile_size = (1, 1)
-        self._sums: list = []
-        self._handles: list = []
-
-    def __enter__(self) -> _ImageStatistics:
-        self._handles = [m.register_forward_hook(self._hook) for m in self.layers]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def execution_order(self, run: Callable[[], object]) -> list[nn.Module]:
-        self.order = []
-        try:
-            run()
-        finally:
-            order, self.order = self.order, None
-        if len(set(order)) != len(order):
-            raise RuntimeError("a normalisation layer runs twice in one forward pass; use norm='tile'")
-        return order
-
-    def calibrate(self, layer: nn.Module, run_tiles: Callable[[], None]) -> None:
-        """Gather ``layer``'s image statistics; ``run_tiles`` runs every tile (setting ``regions``)."""
-        self.target, self._sums = layer, [0.0, 0.0, 0]
-        try:
-            run_tiles()
-        finally:
-            self.target = None
-        s, s2, n = self._sums
-        mean = s / n
-        var = (s2 / n - mean * mean).clamp_min(0.0)  # biased, as the layers use; float64 against cancellation
-        self.stats[layer] = (mean.float(), var.float())
-
-    def _hook(self, layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
-        x = inputs[0]
-        if self.order is not None:
-            self.order.append(layer)
-            return None
-        if layer is self.target:
-            sy, sx = self.tile_size[0] // x.shape[2], self.tile_size[1] // x.shape[3]  # 1, 2 or 4
-            dims = (1, 2) if isinstance(layer, nn.InstanceNorm2d) else (0, 1, 2)  # per channel / per sample
-            for i, (y0, y1, x0, x1) in enumerate(self.regions):
-                v = x[i, :, y0 // sy : y1 // sy, x0 // sx : x1 // sx].double()
-                self._sums[0] = self._sums[0] + v.sum(dims)
-                self._sums[1] = self._sums[1] + (v * v).sum(dims)
-                self._sums[2] += v[0].numel() if len(dims) == 2 else v.numel()
-            raise _StopForward
-        if layer not in self.stats:
-            return None
-        mean, var = self.stats[layer]
-        if isinstance(layer, nn.InstanceNorm2d):
-            y = (x - mean[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + layer.eps)
-            return y * layer.weight[:, None, None] + layer.bias[:, None, None] if layer.affine else y
-        return (x - mean) / torch.sqrt(var + layer.eps) * layer.weight + layer.bias
-
-
-def _anchor_tone(out: np.ndarray, blurred: np.ndarray, sigma: float) -> np.ndarray:
-    """``out`` with its Gaussian low-pass (sigma px) replaced by ``blurred``'s; both H x W x C in [0, 1]."""
-    from scipy.ndimage import gaussian_filter
-
-    lows = [gaussian_filter(a, sigma=(sigma, sigma, 0), mode="reflect") for a in (blurred, out)]
-    return np.clip(out + (lows[0] - lows[1]), 0.0, 1.0).astype(np.float32)
 
 
 def _with_pixels(data: ImageData, pixels: np.ndarray) -> ImageData:
@@ -330,17 +162,16 @@ class Deblurrer:
         return cls(net, model_cfg, device=device, **kw)
 
     @classmethod
+    def from_resolved(cls, model: ResolvedModel, **kw) -> Deblurrer:
+        """The Deblurrer for a ``resolve_model`` answer: its SHA-256 checked, its tone anchor unless ``kw`` sets one."""
+        kw.setdefault("tone_anchor", model.tone_anchor)
+        return cls.from_checkpoint(model.path, expected_sha256=model.sha256, **kw)
+
+    @classmethod
     def from_pretrained(cls, name: str = DEFAULT, **kw) -> Deblurrer:
         """A bundled model (``udeblur.inference.pretrained.BUNDLED``) with the settings it ships with (its tone
         anchor) unless ``kw`` overrides them; its SHA-256 is checked first (CheckpointError on mismatch)."""
-        path = pretrained.model_path(name)  # UnknownModelError naming the bundled models for an unknown name
-        kw.setdefault("tone_anchor", pretrained.BUNDLED[name].tone_anchor)
-        return cls.from_checkpoint(path, expected_sha256=pretrained.BUNDLED[name].sha256, **kw)
-
-    @classmethod
-    def from_resolved(cls, model: ResolvedModel, **kw) -> Deblurrer:
-        """The Deblurrer for a ``resolve_model`` answer: its SHA-256 checked and its tone anchor set."""
-        return cls.from_checkpoint(model.path, expected_sha256=model.sha256, tone_anchor=model.tone_anchor, **kw)
+        return cls.from_resolved(pretrained.resolve_bundled(name), **kw)
 
     # ------------------------------------------------------------------ public entry points
 
@@ -363,12 +194,6 @@ class Deblurrer:
         """Deblur decoded image data; alpha and bit depth carry over (an opaque alpha of an RGBA/LA source too)."""
         return _with_pixels(data, self.deblur_pixels(data.pixels))
 
-    def deblur_file(self, src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-        """Read ``src``, deblur it and write a PNG to ``dst`` (atomically). Returns ``dst``."""
-        out = self.deblur_data(read_image(src))
-        save_png(dst, out.pixels, out.alpha, out.bits)
-        return Path(dst)
-
     def deblur_paths(
         self,
         inputs: Sequence[str | os.PathLike],
@@ -390,90 +215,9 @@ class Deblurrer:
         replace an input raise ``ImageReadError`` before anything is processed. ``max_megapixels``: larger images
         are refused (checked from the file header, before decoding). Returns the written paths in input order.
         """
-        from tqdm import tqdm
-
-        plan = plan_outputs(inputs, out_dir)
-        outcome: dict[int, str | None] = {}  # plan index -> None (written) or the problem
-        # disable=None: tqdm shows the bar only on a terminal
-        bar = tqdm(total=len(plan), desc="deblur", unit="img", disable=None if progress else True, file=sys.stderr)
-
-        def report(i: int, problem: str | None) -> None:
-            outcome[i] = problem
-            bar.update(1)
-            if problem is not None:
-                if on_error is not None:
-                    on_error(plan[i][0], problem)
-                else:
-                    tqdm.write(f"skipped {plan[i][0]}: {problem}", file=sys.stderr)
-
-        def read(i: int) -> ImageData:
-            return read_image(plan[i][0], max_megapixels)
-
-        def write(i: int, data: ImageData) -> None:
-            save_png(plan[i][1], data.pixels, data.alpha, data.bits)
-
-        lookahead = max(2 * self.batch, self.io_workers + 1)
-        with ThreadPoolExecutor(self.io_workers, "udeblur-read") as readers, \
-                ThreadPoolExecutor(1, "udeblur-write") as writer:
-            reads: deque[tuple[int, Future]] = deque()
-            writes: deque[tuple[int, Future]] = deque()  # bounded: decoded outputs wait in memory
-            upcoming = iter(range(len(plan)))
-
-            def fill() -> None:
-                while len(reads) < lookahead and (i := next(upcoming, None)) is not None:
-                    reads.append((i, readers.submit(read, i)))
-
-            fill()
-            while reads:
-                group: list[tuple[int, ImageData]] = []
-                while reads and len(group) < self.batch:
-                    i, fut = reads[0]
-                    try:
-                        data = fut.result()
-                    except Exception as exc:
-                        reads.popleft()
-                        report(i, exc.problem if isinstance(exc, ImageReadError) else f"{type(exc).__name__}: {exc}")
-                        fill()
-                        continue
-                    if group and not (self._fits_one_pass(data) and data.pixels.shape == group[0][1].pixels.shape):
-                        break  # a new size (or a tiled image) starts the next group
-                    reads.popleft()
-                    group.append((i, data))
-                    fill()
-                    if not self._fits_one_pass(data):
-                        break  # tiled images go alone
-                if not group:
-                    continue
-                try:
-                    results = self._deblur_group([d for _, d in group])
-                except Exception as exc:  # e.g. out of memory on one huge image: report it, go on with the rest
-                    for i, _ in group:
-                        report(i, f"{type(exc).__name__}: {exc}")
-                    continue
-                for (i, _), out in zip(group, results, strict=True):
-                    writes.append((i, writer.submit(write, i, out)))
-                # report writes as they land (an honest progress bar); wait when too many outputs are pending
-                while writes and (writes[0][1].done() or len(writes) > lookahead):
-                    self._finish_write(*writes.popleft(), report)
-            for i, fut in writes:
-                self._finish_write(i, fut, report)
-        bar.close()
-        written = [plan[i][1] for i in sorted(outcome) if outcome[i] is None]
-        failed = [(plan[i][0], p) for i, p in sorted(outcome.items()) if p is not None]
-        if failed:
-            raise DeblurBatchError(failed, written)
-        return written
-
-    @staticmethod
-    def _finish_write(i: int, fut: Future, report: Callable[[int, str | None], None]) -> None:
-        try:
-            fut.result()
-        except OSError as exc:  # e.g. output not writable; other files may still succeed
-            report(i, f"cannot write ({exc.strerror or exc})")
-        except Exception as exc:
-            report(i, f"{type(exc).__name__}: {exc}")
-        else:
-            report(i, None)
+        return deblur_files(plan_outputs(inputs, out_dir), self._deblur_group, self._fits_one_pass, batch=self.batch,
+                            io_workers=self.io_workers, progress=progress, on_error=on_error,
+                            max_megapixels=max_megapixels)
 
     def _fits_one_pass(self, data: ImageData) -> bool:
         """Whether an image needs no tiling (only those are batched together)."""
@@ -516,7 +260,7 @@ class Deblurrer:
         for x, y, gray in zip(xs, ys, gray_in, strict=True):
             out = ((y.permute(1, 2, 0).numpy() + 1.0) * 0.5).clip(0.0, 1.0).astype(np.float32)
             if self.tone_anchor > 0:
-                out = _anchor_tone(out, x.numpy().transpose(1, 2, 0), self.tone_anchor)
+                out = anchor_tone(out, x.numpy().transpose(1, 2, 0), self.tone_anchor)
             if gray and self.channels == 3:
                 out = to_channels(out, 1)  # a 3-channel model may tint a gray image; luma brings it back to gray
             outs.append(np.ascontiguousarray(out))
@@ -551,7 +295,7 @@ class Deblurrer:
             return self._run_fp(x)
 
     def _run_fp(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
+        n, _, h, w = x.shape
         hp, wp = self._padded_size(h), self._padded_size(w)
         xp = self._pad(x, hp, wp)
         if hp <= self.tile and wp <= self.tile:
@@ -559,42 +303,9 @@ class Deblurrer:
             return self._engine.decode(xd, self._engine.blur_code(xd)).float().cpu()[:, :, :h, :w]
         if n != 1:
             raise ValueError("tiled images are deblurred one at a time")
-        z = self._blur_code(xp)
-        rows = _axis_tiles(hp, self.tile, self.overlap, self.size_multiple)
-        cols = _axis_tiles(wp, self.tile, self.overlap, self.size_multiple)
-        th, tw = min(hp, self.tile), min(wp, self.tile)
-        jobs = [(r, q) for r in rows for q in cols]
-        chunks = [jobs[i : i + self.batch] for i in range(0, len(jobs), self.batch)]
-
-        def forward(chunk: list[tuple[_Span, _Span]]) -> torch.Tensor:
-            tiles = torch.cat([xp[:, :, r.start : r.start + th, q.start : q.start + tw] for r, q in chunk])
-            return self._engine.decode(tiles, z.expand(len(chunk), -1))
-
-        out = torch.zeros(1, c, hp, wp, dtype=torch.float32)
-        norm = torch.zeros(1, 1, hp, wp, dtype=torch.float32)
-        with contextlib.ExitStack() as stack:
-            if self.norm == "image":
-                stats = stack.enter_context(_ImageStatistics(self.net))
-                stats.tile_size = (th, tw)
-
-                def run_tiles() -> None:
-                    for chunk in chunks:
-                        stats.regions = [(*(v - r.start for v in r.own), *(v - q.start for v in q.own))
-                                         for r, q in chunk]
-                        try:
-                            forward(chunk)
-                        except _StopForward:
-                            pass
-
-                for layer in stats.execution_order(lambda: forward(chunks[0][:1])):
-                    stats.calibrate(layer, run_tiles)
-            for chunk in chunks:
-                ys = forward(chunk).float().cpu()
-                for y_tile, (r, q) in zip(ys, chunk, strict=True):
-                    weight = torch.from_numpy(np.outer(r.weight, q.weight).astype(np.float32))
-                    out[0, :, r.start : r.start + th, q.start : q.start + tw] += y_tile * weight
-                    norm[0, 0, r.start : r.start + th, q.start : q.start + tw] += weight
-        return (out / norm.clamp_min(1e-12))[:, :, :h, :w]
+        out = run_tiled(xp, self._blur_code(xp), self._engine.decode, self.net, self.tile, self.overlap,
+                        self.size_multiple, self.batch, self.norm)
+        return out[:, :, :h, :w]
 
     # ------------------------------------------------------------------ conversions
 
@@ -628,111 +339,6 @@ class Deblurrer:
         if arr.ndim == 2 and out_arr.shape[2] == 1:
             out_arr = out_arr[..., 0]
         return out_arr
-
-
-# ---------------------------------------------------------------------- batch planning
-
-
-def _collect(inputs: Iterable[str | os.PathLike], out_dir: Path) -> list[tuple[Path, Path, Path]]:
-    """(source, output path relative to out_dir before clash handling, the folder that path is relative to).
-
-    Files keep their name; folders their tree. A file named twice (a folder and a file in it) is listed once.
-    """
-    out_real = Path(os.path.realpath(out_dir))
-    items: list[tuple[Path, Path, Path]] = []
-    seen: set[str] = set()
-    for raw in inputs:
-        path = Path(raw)
-        if not path.exists():
-            raise ImageReadError(path, "no such file or folder")
-        if path.is_dir():
-            every = list_images(path)
-            # skip what a previous run wrote when the output folder sits inside the input folder
-            found = [p for p in every if out_real not in Path(os.path.realpath(p)).parents]
-            if not found and every:
-                raise ImageReadError(path, f"all its {len(every)} image(s) are inside the output folder {out_dir}, "
-                                     "which is never read as input (it holds outputs); choose an output folder "
-                                     f"outside {path}")
-            if not found:
-                raise ImageReadError(path, "folder contains no image files (.png, .jpg, .tif, ...)")
-            listed = [(p, p.relative_to(path), path) for p in found]
-        else:
-            listed = [(path, Path(path.name), path.parent)]
-        for item in listed:
-            real = os.path.realpath(item[0])  # realpath, unlike Path.resolve, does not raise on a looping link
-            if real not in seen:
-                seen.add(real)
-                items.append(item)
-    return items
-
-
-def _file_id(path: str | os.PathLike) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
-    """Pair every input image with its output PNG under ``out_dir``.
-
-    A file ``x/a.jpg`` -> ``out_dir/a.png``; a folder's files keep their path relative to the folder
-    (``photos/2019/b.tif`` -> ``out_dir/2019/b.png``). When inputs with different extensions would get the same
-    output (``a.jpg`` and ``a.png``; compared case-insensitively for macOS/Windows), the non-PNG ones keep their
-    extension in the name (``a.jpg.png``). Files of one name from different folders (``x/a.png``, ``y/a.png``)
-    keep as much of their folder path as tells them apart (``out_dir/x/a.png``, ``out_dir/y/a.png``); a clash
-    still left gets ``-2``, ``-3``, ... before ``.png``, in input order.
-    Raises ``ImageReadError`` before anything is written for a missing input, a folder without images, or an
-    output that would replace one of the inputs.
-    """
-    out_dir = Path(out_dir)
-    items = _collect(inputs, out_dir)
-    rels = [rel.with_suffix(".png") for _, rel, _ in items]
-    keys = [str(r).casefold() for r in rels]
-    suffixes: dict[str, set[str]] = {}
-    for key, (_, rel, _) in zip(keys, items, strict=True):
-        suffixes.setdefault(key, set()).add(rel.suffix.casefold())
-    for i, (_, rel, _) in enumerate(items):
-        # a.jpg + a.png: the extension tells them apart
-        if len(suffixes[keys[i]]) > 1 and rel.suffix.casefold() != ".png":
-            rels[i] = rel.with_name(rel.name + ".png")
-    groups: dict[str, list[int]] = {}
-    for i, rel in enumerate(rels):
-        groups.setdefault(str(rel).casefold(), []).append(i)
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        # the folders' real paths without the root: prefixes of them never leave out_dir
-        folders = [Path(os.path.realpath(items[i][2])).parts[1:] for i in group]
-        for k in range(1, max(len(f) for f in folders) + 1):
-            named = [Path(*f[-k:], rels[i]) for f, i in zip(folders, group, strict=True)]
-            if len({str(p).casefold() for p in named}) == len(group):
-                break
-        for i, p in zip(group, named, strict=True):
-            rels[i] = p
-    taken: set[str] = set()
-    result = []
-    for (src, _, _), rel in zip(items, rels, strict=True):
-        candidate, n = rel, 1
-        while str(candidate).casefold() in taken:
-            n += 1
-            candidate = rel.with_name(f"{rel.stem}-{n}.png")
-        taken.add(str(candidate).casefold())
-        result.append((src, out_dir / candidate))
-    _refuse_overwriting_inputs(result)
-    return result
-
-
-def _refuse_overwriting_inputs(plan: list[tuple[Path, Path]]) -> None:
-    """One check over all outputs against all inputs (same file also through links), before anything is written."""
-    inputs = {fid: src for src, _ in plan if (fid := _file_id(src)) is not None}
-    for src, dst in plan:
-        victim = inputs.get(_file_id(dst))
-        if victim is not None:
-            whose = "its own output" if victim == src else f"the output of {src}"
-            raise ImageReadError(victim, f"this input would be overwritten by {whose} ({dst}); nothing was written: "
-                                 "choose an output folder (-o) that holds none of the inputs")
 
 
 def load_pretrained(name: str = DEFAULT, **deblurrer_options: object) -> Deblurrer:

@@ -7,8 +7,8 @@
 Each entry: file name inside ``udeblur/pretrained/``, its SHA-256, the Deblurrer settings it was measured with, and
 what it is for and not for (shown by the CLI help and the web page). The model card is docs/model_card_text.md.
 On the command line ``--model bundled`` (or ``bundled:NAME``) names a bundled model wherever a model is taken.
-This module imports nothing heavy, so the CLI can read it for its help texts; ``Deblurrer.from_pretrained`` and
-``Deblurrer.from_resolved`` (udeblur.inference.deblurrer) turn an entry into a Deblurrer.
+This module imports nothing heavy, so the CLI can read it for its help texts; ``Deblurrer.from_resolved``
+(udeblur.inference.deblurrer) turns a ``ResolvedModel`` into a Deblurrer, ``Deblurrer.from_pretrained`` a name.
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ class ResolvedModel(NamedTuple):
     path: Path
     sha256: str | None  # checked on load; None: a user's file (its ``.sha256`` sidecar, if any, is checked)
     tone_anchor: float  # for Deblurrer(tone_anchor=...)
+
+
+def resolve_bundled(name: str = DEFAULT) -> ResolvedModel:
+    """A bundled model with its SHA-256 and tone anchor. Raises ``UnknownModelError`` (naming the bundled models)
+    for an unknown name, FileNotFoundError when the file is missing from this installation."""
+    return ResolvedModel(model_path(name), BUNDLED[name].sha256, BUNDLED[name].tone_anchor)
 
 
 def bundled_name(text: str | os.PathLike | None) -> str | None:
