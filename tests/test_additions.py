@@ -1,13 +1,19 @@
 """Additions beyond the paper (the `text` preset): global skip, the explicit-kernel re-blur loss, the blur prior."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from udeblur.archs.blur_encoder import apply_kernel
 from udeblur.config import ConfigError, load_config
 from udeblur.data.blur import camera_shake_kernel, convolve
+from udeblur.inference.pretrained import model_path
 from udeblur.model import Discriminators, Translator
+from udeblur.model_files import CheckpointError, load_deblur_net
 from udeblur.training.kernel_prior import KernelBank
 from udeblur.training.objective import generator_objective, make_fakes
 
@@ -22,19 +28,21 @@ def test_global_skip_starts_as_identity():
     assert torch.allclose(out["b_s"], b, atol=1e-5)
 
 
-def test_source_skips_start_as_identity_and_train_their_stems():
-    t = Translator(load_config("tiny", ["model.global_skip=true", "model.source_skips=true"]).model)
-    b = torch.rand(2, 3, 16, 20) * 1.8 - 0.9
-    assert torch.allclose(t.deblur(b), b, atol=1e-5)  # the zero output conv still makes it the identity
-    stem = t.gen.sharp.stem_full[-2]  # the conv before the ReLU
-    assert stem.weight.std() > 0.1  # He init, not the N(0, 0.02) of the rest
-    torch.nn.init.normal_(t.gen.sharp.to_image.weight, 0, 0.02)  # as after a first step: gradients flow back
-    out = t.deblur_net()(b)
-    assert not torch.allclose(out, b, atol=1e-4)
-    (out - b).abs().mean().backward()
-    assert stem.weight.grad.abs().sum() > 0 and t.gen.sharp.fuse[-2].weight.grad.abs().sum() > 0
-    # off by default: the paper's generator is unchanged
-    assert Translator(load_config("tiny").model).gen.sharp.stem_full is None
+def test_the_removed_source_skips_key_is_dropped_when_off_and_refused_when_on(tmp_path):
+    assert load_config("tiny", ["model.source_skips=false"]) == load_config("tiny")
+    with pytest.raises(ConfigError, match="model.source_skips: True is no longer supported"):
+        load_config("tiny", ["model.source_skips=true"])
+    # the bundled file's metadata carries source_skips: false; it loads, and a copy saying true is refused
+    bundled = model_path("text")
+    with safe_open(str(bundled), framework="pt") as fh:
+        meta = fh.metadata()
+    model_meta = json.loads(meta["model_config"])
+    assert model_meta["source_skips"] is False
+    assert not hasattr(load_deblur_net(bundled)[1], "source_skips")
+    meta["model_config"] = json.dumps({**model_meta, "source_skips": True})
+    save_file(load_file(str(bundled)), str(tmp_path / "on.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match="model.source_skips: True is no longer supported"):
+        load_deblur_net(tmp_path / "on.safetensors")
 
 
 def test_apply_kernel_matches_numpy_convolution():

@@ -17,14 +17,14 @@ from udeblur.training.trainer import CHECKPOINT_NAME, EXPORT_NAME, Trainer
 
 GOLDEN = Path(__file__).parent / "data" / "golden_logs"
 # the text preset's additions (as in test_training.py); NAFNet also takes the unpaired/prior batch split
-TEXT_ADDITIONS = ["model.global_skip=true", "model.source_skips=true", "model.kernel_size=7",
+TEXT_ADDITIONS = ["model.global_skip=true", "model.kernel_size=7",
                   "model.blur_from_kernel=true", "loss.reblur=10", "loss.kernel_prior=10", "loss.prior_cycle=10",
                   "train.g_every=1"]
 BASE = ["loss.perceptual=0", "train.total_steps=6", "train.log_every=1", "train.checkpoint_every=3",
         "train.sample_every=1000", "train.tensorboard=false"]
 CASES = {
     "tiny_text": [*BASE, *TEXT_ADDITIONS],
-    "tiny_nafnet": [*BASE, *TEXT_ADDITIONS, "model.source_skips=false", "model.generator=nafnet", "model.width=8",
+    "tiny_nafnet": [*BASE, *TEXT_ADDITIONS, "model.generator=nafnet", "model.width=8",
                     "data.crop_size=32", "train.batch_size=4", "train.unpaired_batch=2"],
 }
 WALL_CLOCK = {"time", "sec_per_it"}

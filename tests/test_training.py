@@ -25,7 +25,7 @@ def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 # the text preset's additions too: the blur prior's draws must follow the step, not a generator that resets
-TEXT_ADDITIONS = ["model.global_skip=true", "model.source_skips=true", "model.kernel_size=7",
+TEXT_ADDITIONS = ["model.global_skip=true", "model.kernel_size=7",
                   "model.blur_from_kernel=true", "loss.reblur=10",
                   "loss.kernel_prior=10", "loss.prior_cycle=10", "train.g_every=1"]
 

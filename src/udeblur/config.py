@@ -47,7 +47,6 @@ class ModelConfig:
     shared_content: bool = True  # False: E_S^c and E_B^c each get their own last residual block
     # additions beyond the paper (off in `paper`): see the `text` preset
     global_skip: bool = False  # generators predict a correction to their source image (identity at init)
-    source_skips: bool = False  # generators also see features of their source image at 1/2 and full size (U-Net)
     kernel_size: int = 0  # > 0: E^b also predicts an explicit K x K blur kernel (for loss.reblur)
     # G_B starts from k * s (E^b's kernel applied to the sharp image) and learns only the rest (noise, tone):
     # the cross-cycle then trains the deblurring path on physically blurred sharp images. Needs both above.
@@ -156,10 +155,25 @@ class ExperimentConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+# removed options: configs and model files written before still carry them at their "off" value, which is dropped;
+# any other value asked for what no longer exists. key -> (the accepted value, why it went)
+RETIRED_KEYS: dict[type, dict[str, tuple[Any, str]]] = {
+    ModelConfig: {"source_skips": (False, "the drit generator's U-Net source skips were removed (no measured gain)")},
+}
+
+
 def build_dataclass(cls: type, data: dict[str, Any], where: str) -> Any:
     """``cls`` (a config dataclass) from a mapping; ConfigError names the key (``where``-dotted) on a bad one."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    retired = RETIRED_KEYS.get(cls, {})
+    for key in retired.keys() & data.keys():
+        accepted, why = retired[key]
+        if data[key] != accepted:
+            path = f"{where}.{key}" if where else key
+            raise ConfigError(f"{path}: {data[key]!r} is no longer supported, only {accepted!r}: {why}; "
+                              "a model trained with it needs the udeblur version that trained it")
+    data = {k: v for k, v in data.items() if k not in retired}
     hints = get_type_hints(cls)
     names = {f.name for f in fields(cls)}
     unknown = set(data) - names
@@ -246,8 +260,6 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.data.crop_size % multiple:
         raise ConfigError(f"data.crop_size: {cfg.data.crop_size} must be a multiple of {multiple} for "
                           f"model.generator={cfg.model.generator}")
-    if cfg.model.generator != "drit" and cfg.model.source_skips:
-        raise ConfigError("model.source_skips is a switch of the drit generator; the U-Net generators have skips")
     if cfg.model.channels not in (1, 3):
         raise ConfigError(f"model.channels: {cfg.model.channels} (must be 1 or 3)")
     if cfg.data.crop_size % 4:

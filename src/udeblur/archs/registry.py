@@ -73,8 +73,7 @@ def _drit_content(cfg: ModelConfig) -> nn.Module:
 def _drit_generators(cfg: ModelConfig, content: nn.Module) -> nn.Module:
     from .generator import Generators
 
-    return Generators(content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks, cfg.global_skip,
-                      cfg.source_skips)
+    return Generators(content.out_channels, cfg.blur_latent, cfg.channels, cfg.gen_res_blocks, cfg.global_skip)
 
 
 def _nafnet_content(cfg: ModelConfig) -> nn.Module:
