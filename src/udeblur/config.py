@@ -8,7 +8,6 @@ A config is plain data. Nothing mutates it after loading; components receive the
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -150,9 +149,6 @@ class ExperimentConfig:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
 
 
 # removed options: configs and model files written before still carry them at their "off" value, which is dropped;
