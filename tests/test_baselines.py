@@ -1,10 +1,12 @@
-"""Classical baselines: oracle deconvolution helps, the blind method returns a valid kernel; variant configs."""
+"""Classical baselines: oracle deconvolution helps, the blind method returns a valid kernel; the baseline registry;
+variant configs."""
 
 import numpy as np
 import pytest
 
 from udeblur.config import load_config
 from udeblur.data.blur import blur_valid, convolve, gaussian_kernel, linear_motion_kernel
+from udeblur.evaluation import baselines
 from udeblur.evaluation.classical import (
     blind_deblur,
     estimate_kernel_l0,
@@ -12,7 +14,7 @@ from udeblur.evaluation.classical import (
     richardson_lucy,
     wiener_deconvolve,
 )
-from udeblur.evaluation.variants import BUILTIN_VARIANTS
+from udeblur.evaluation.variants import BUILTIN_VARIANTS, get_variant
 from udeblur.metrics import psnr
 
 
@@ -84,3 +86,23 @@ def test_every_trained_variant_is_a_valid_config(name):
         assert cfg.loss.kl == cfg.loss.perceptual == cfg.loss.self_recon == 0
     if name == "no_cycle":
         assert cfg.loss.cycle == 0
+
+
+def test_a_registered_baseline_is_an_eval_choice_and_a_compare_variant():
+    from udeblur.cli.main import build_parser
+
+    def brighter(item: baselines.TestItem) -> np.ndarray:
+        return np.clip(item.blurred + 0.1, 0.0, 1.0)
+
+    baselines.register_baseline("brighter", brighter, "brighter input", "adds 0.1")
+    try:
+        item = baselines.TestItem("x", np.full((4, 4, 3), 0.5, np.float32), np.zeros((4, 4, 3), np.float32))
+        assert float(baselines.baseline_method("brighter")(item).mean()) == pytest.approx(0.6)
+        assert get_variant("brighter").kind == "baseline" and get_variant("brighter").title == "brighter input"
+        eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
+        assert "brighter" in eval_parser.format_help()
+        with pytest.raises(ValueError, match="registered already"):
+            baselines.register_baseline("brighter", brighter, "again")
+    finally:
+        del baselines.BASELINES["brighter"]
+    assert [n for n, b in baselines.BASELINES.items() if b.needs_kernel] == ["oracle_wiener", "oracle_rl"]

@@ -1,4 +1,4 @@
-"""Small self-contained HTML pages (demo, evaluation): a table and pictures, no external assets."""
+"""A small self-contained HTML page (the evaluation report's): notes, a table and pictures, no external assets."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import load_config
     from ..data.builtin import resolve_data_root
-    from ..evaluation.baselines import baseline_method
+    from ..evaluation.baselines import baseline_method, deblurrer_method
     from ..evaluation.evaluate import MethodSpec, evaluate
     from ..inference.pretrained import NO_MODEL, ResolvedModel, bundled_name, resolve_model
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     print("3/4 deblurring and scoring the held-back test set (the evaluation harness)")
     shutil.rmtree(out / "eval", ignore_errors=True)
     methods = [MethodSpec("blurred", baseline_method("blurred"), "blurred input"),
-               MethodSpec("udeblur", lambda item: deblurrer.deblur_pixels(item.blurred), label)]
+               MethodSpec("udeblur", deblurrer_method(deblurrer), label)]
     result = evaluate(methods, root, out / "eval", feature_distance=False, save_images=True, progress=progress,
                       title=f"udeblur demo: {label} on the built-in text test split")
     summary = result.summary

@@ -196,7 +196,7 @@ def run_compare(cfg: CompareConfig, out: str | Path, *, progress: bool = True, t
     """Train all trained variants (skipping finished ones), then evaluate everything. Returns the report path,
     or None when some variant is not finished yet (time limit) and nothing was evaluated."""
     from ..data.builtin import resolve_data_root
-    from .baselines import NEEDS_KERNEL, baseline_method, model_method
+    from .baselines import BASELINES, baseline_method, model_method
     from .evaluate import MethodSpec, evaluate
 
     out = Path(out)
@@ -238,7 +238,7 @@ def run_compare(cfg: CompareConfig, out: str | Path, *, progress: bool = True, t
             specs.append(MethodSpec(variant.name, model_method(export, device="cpu"), variant.title, run_dir))
             notes.append(f"{variant.title}: overrides {list(variant.overrides) or 'none'}. {variant.note}".strip())
         else:
-            if variant.name in NEEDS_KERNEL and not has_kernels:
+            if BASELINES[variant.name].needs_kernel and not has_kernels:
                 print(f"{variant.name}: the test set has no true kernels, left out")
                 continue
             specs.append(MethodSpec(variant.name, baseline_method(variant.name), variant.title, None, variant.note))

@@ -136,7 +136,7 @@ def write_eval_report(
     notes: Sequence[str] = (),
 ) -> Path:
     """grid.png, metrics.png, curves.png (when runs are given) and index.html in ``out``."""
-    from ..report import write_html
+    from ..html_page import write_html
 
     out = Path(out)
     images: list[tuple[str, str]] = []

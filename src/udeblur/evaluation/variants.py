@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .baselines import BASELINES
+
 __all__ = ["BUILTIN_VARIANTS", "Variant", "get_variant"]
 
 KINDS = ("unpaired", "supervised", "baseline")
@@ -39,6 +41,11 @@ class Variant:
     @property
     def title(self) -> str:
         return self.label or self.name
+
+
+def _baseline_variant(name: str) -> Variant:
+    b = BASELINES[name]
+    return Variant(b.name, "baseline", (), b.label, b.note)
 
 
 _NO_BLUR_CODE = ("loss.kl=0", "loss.latent_regression=0", "loss.random_z_adv=0")
@@ -68,19 +75,15 @@ BUILTIN_VARIANTS: dict[str, Variant] = {
         Variant("no_cycle", "unpaired", ("loss.cycle=0",), "ours w/o cycle loss"),
         Variant("no_random_z", "unpaired", ("loss.random_z_adv=0", "loss.latent_regression=0"),
                 "ours w/o random-z branch"),
-        Variant("blurred", "baseline", (), "blurred input", "no processing"),
-        Variant("oracle_wiener", "baseline", (), "oracle Wiener (true kernel)",
-                "non-blind deconvolution with the TRUE kernel; only where test/kernels exist"),
-        Variant("oracle_rl", "baseline", (), "oracle Richardson-Lucy (true kernel)",
-                "30 Richardson-Lucy iterations with the TRUE kernel; only where test/kernels exist"),
-        Variant("blind_l0", "baseline", (), "classical blind (L0 gradient prior)",
-                "simplified Pan et al. 2014 kernel estimation + Wiener deconvolution"),
+        # the evaluation-only baselines, as registered in baselines.py
+        *(_baseline_variant(name) for name in BASELINES),
     )
 }
 
 
 def get_variant(name: str) -> Variant:
-    try:
+    if name in BUILTIN_VARIANTS:
         return BUILTIN_VARIANTS[name]
-    except KeyError:
-        raise KeyError(f"unknown variant {name!r}; built-in: {', '.join(BUILTIN_VARIANTS)}") from None
+    if name in BASELINES:  # registered after this module was imported
+        return _baseline_variant(name)
+    raise KeyError(f"unknown variant {name!r}; built-in: {', '.join(BUILTIN_VARIANTS)}")
