@@ -27,7 +27,6 @@ translation, not to this path).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +55,12 @@ def domain_blur_config(root: str | Path) -> tuple[BlurConfig, str]:
 
     Returns (config, where it came from) so reports can say which.
     """
-    meta = Path(root) / "meta.json"
+    from ..data.text import read_domain_meta
+
+    meta = read_domain_meta(Path(root))  # None without a readable meta.json
     try:
-        blur = json.loads(meta.read_text())["config"]["blur"]
-        return BlurConfig(**blur), str(meta)
-    except (OSError, ValueError, KeyError, TypeError):
+        return BlurConfig(**meta["config"]["blur"]), str(Path(root) / "meta.json")
+    except (KeyError, TypeError, ValueError):
         return BlurConfig(), "BlurConfig defaults (no meta.json with a blur config in the data root)"
 
 
