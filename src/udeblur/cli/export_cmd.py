@@ -38,15 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if resolved is None:
         print(f"udeblur export: error: {NO_MODEL}", file=sys.stderr)
         return 2
-    if bundled_name(args.model) and resolved.sha256:
-        from ..model_files import sha256_of
-
-        if sha256_of(resolved.path) != resolved.sha256:  # exported weights must be the ones the card describes
-            print(f"udeblur export: error: {resolved.path}: SHA-256 mismatch with the bundled entry; reinstall udeblur",
-                  file=sys.stderr)
-            return 2
     # default name: deblur.onnx for runs/x/deblur.safetensors, udeblur-text.onnx for the bundled text model
     out = args.out or ("udeblur-" if bundled_name(args.model) else "") + resolved.path.stem + ".onnx"
-    path = export_onnx(resolved.path, Path(out), opset=args.opset or ONNX_OPSET)
+    # the exported weights must be the ones the file's SHA-256 (bundled entry or sidecar) names
+    path = export_onnx(resolved.path, Path(out), opset=args.opset or ONNX_OPSET, expected_sha256=resolved.sha256)
     print(f"onnx: {path}")
     return 0

@@ -76,9 +76,12 @@ def exportable(net: DeblurNet) -> DeblurNet:
 
 
 def export_onnx(model: str | os.PathLike | DeblurNet, out: str | os.PathLike, opset: int = ONNX_OPSET,
-                example_size: tuple[int, int] = (64, 64)) -> Path:
+                example_size: tuple[int, int] = (64, 64), expected_sha256: str | None = None) -> Path:
     """Write the deblurring path of ``model`` (a DeblurNet, an exported ``.safetensors`` or a training ``.pt``)
     to ``out`` as ONNX with dynamic batch, height and width. Returns the path.
+
+    A model file is checked against ``expected_sha256`` (or its ``.sha256`` sidecar) as every load is
+    (``udeblur.model_files.load_deblur_net``: CheckpointError on a mismatch).
 
     ``example_size`` only shapes the trace (rounded up to the size multiple, >= the minimum size); the graph is
     size-free.
@@ -91,7 +94,7 @@ def export_onnx(model: str | os.PathLike | DeblurNet, out: str | os.PathLike, op
     else:
         from ..model_files import load_deblur_net
 
-        net, model_cfg = load_deblur_net(model)
+        net, model_cfg = load_deblur_net(model, expected_sha256=expected_sha256)
     net = exportable(net)
     h, w = (max(s, net.min_size) for s in example_size)
     h, w = -(-h // net.size_multiple) * net.size_multiple, -(-w // net.size_multiple) * net.size_multiple
