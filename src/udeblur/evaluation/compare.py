@@ -8,7 +8,7 @@ Compare config (YAML)::
     steps: 800                  # training steps per trained variant (train.total_steps)
     time_limit_minutes: null    # optional wall-clock cap per variant and call; an unfinished one resumes later
     data: null                  # data root; null: the built-in text domain of the base config
-    eval: {limit: null, ocr: true, grid_rows: 6}
+    eval: {limit: null, ocr: true, grid_rows: 6}   # also feature_distance (true), face (false: dlib identity)
     variants:                   # built-in names (udeblur compare --list) or custom entries
       - ours
       - cyclegan
@@ -60,7 +60,7 @@ class CompareConfig:
 
 
 _KEYS = {"name", "base", "overrides", "steps", "time_limit_minutes", "data", "eval", "variants"}
-_EVAL_KEYS = {"limit", "ocr", "grid_rows", "feature_distance"}
+_EVAL_KEYS = {"limit", "ocr", "grid_rows", "feature_distance", "face"}
 
 
 def _variant(entry: Any, where: str) -> Variant:
@@ -245,5 +245,6 @@ def run_compare(cfg: CompareConfig, out: str | Path, *, progress: bool = True, t
     ev = cfg.eval
     result = evaluate(specs, data_root, out / "report", ocr=bool(ev.get("ocr", False)), limit=ev.get("limit"),
                       grid_rows=int(ev.get("grid_rows", 6)), feature_distance=bool(ev.get("feature_distance", True)),
-                      progress=progress, title=f"udeblur comparison: {cfg.name}", notes=notes)
+                      face=bool(ev.get("face", False)), progress=progress, title=f"udeblur comparison: {cfg.name}",
+                      notes=notes)
     return result.report
