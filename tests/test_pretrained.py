@@ -20,7 +20,7 @@ def test_bundled_file_is_small_and_matches_its_checksum():
     assert sha256_of(path) == BUNDLED[DEFAULT].sha256
 
 
-def test_a_tampered_copy_is_refused(tmp_path, monkeypatch):
+def test_a_tampered_copy_is_refused(tmp_path, monkeypatch, capsys):
     copy = tmp_path / "udeblur" / "pretrained" / BUNDLED[DEFAULT].filename
     copy.parent.mkdir(parents=True)
     data = bytearray(model_path().read_bytes())
@@ -29,6 +29,8 @@ def test_a_tampered_copy_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr("udeblur.inference.pretrained.model_path", lambda name=DEFAULT: copy)
     with pytest.raises(CheckpointError, match="SHA-256 mismatch"):
         load_pretrained(device="cpu")
+    assert cli.main(["export", "-o", str(tmp_path / "m.onnx")]) == 2  # nor exported
+    assert "SHA-256 mismatch" in capsys.readouterr().err and not (tmp_path / "m.onnx").exists()
 
 
 def test_unknown_name_is_a_clear_error():
