@@ -187,3 +187,47 @@ def test_resume_refuses_a_changed_config(tmp_path):
         Trainer(changed, tmp_path, resume=True, progress=False)
     longer = load_config("tiny", ["loss.perceptual=0", "train.total_steps=4"])
     assert Trainer(longer, tmp_path, resume=True, progress=False).cfg.train.total_steps == 4
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["every-image", "random-z-split"])
+def test_random_z_split_gives_the_random_z_terms_the_second_half(tmp_path, monkeypatch, split):
+    from udeblur.methods import disentangled
+
+    cfg = load_config("tiny", ["loss.perceptual=0", "train.total_steps=2", "train.g_every=1", "train.log_every=1",
+                               f"train.random_z_split={str(split).lower()}"])
+    seen: list[dict[str, torch.Tensor]] = []
+    objective = disentangled.discriminator_objective
+
+    def spy(discs, s, b, fakes, w, random_real=None):
+        real = random_real if random_real is not None else (s, b)
+        seen.append({"s": s, "real_s": real[0], "real_b": real[1], "s_rand": fakes["s_rand"]})
+        return objective(discs, s, b, fakes, w, random_real)
+
+    monkeypatch.setattr(disentangled, "discriminator_objective", spy)
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    batches: list[dict[str, torch.Tensor]] = []
+    step = trainer.method.train_step
+    monkeypatch.setattr(trainer.method, "train_step", lambda batch, i: batches.append(batch) or step(batch, i))
+    before = {k: v.clone() for k, v in trainer.method.translator.state_dict().items()}
+    trainer.fit()
+    for batch, got in zip(batches, seen, strict=True):  # tiny's batch is 4
+        if split:  # encoded branch: images 0-1; the random-z discriminators' real images: 2-3
+            assert torch.equal(got["s"], batch["sharp"][:2]) and torch.equal(got["real_s"], batch["sharp"][2:])
+            assert torch.equal(got["real_b"], batch["blurred"][2:]) and got["s_rand"].shape[0] == 2
+        else:
+            assert torch.equal(got["s"], batch["sharp"]) and torch.equal(got["real_s"], batch["sharp"])
+            assert got["s_rand"].shape[0] == 4
+    log = read_log(tmp_path)
+    assert len(log) == 2 and all(r["random_z_adv"] > 0 and r["latent_regression"] > 0 for r in log)
+    after = trainer.method.translator.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_random_z_split_needs_the_random_z_branch_and_an_even_batch():
+    from udeblur.config import ConfigError
+
+    with pytest.raises(ConfigError, match="random_z_split needs the random-z branch"):
+        load_config("tiny", ["train.random_z_split=true", "loss.random_z_adv=0", "loss.latent_regression=0"])
+    with pytest.raises(ConfigError, match="make it even"):
+        load_config("tiny", ["train.random_z_split=true", "train.batch_size=3"])
+    assert load_config("tiny", ["train.random_z_split=true", "loss.random_z_adv=0"]).train.random_z_split

@@ -118,6 +118,11 @@ class TrainConfig:
     # > 0: the unpaired terms (adversarial, cycle, self-reconstruction, KL, re-blur) use only the first
     # unpaired_batch images of each batch, the blur prior's terms all batch_size sharp crops (0: all for both)
     unpaired_batch: int = 0
+    # the authors' (DRIT) use of a batch: its first half goes through the encoded branch (every unpaired term but the
+    # random-z ones), its second half gives the real images of the random-z discriminators, whose fakes are made
+    # from the first half's content with a random z. false: every image goes through every network (more signal
+    # per step, more compute). Needs loss.random_z_adv or loss.latent_regression and an even number of unpaired images
+    random_z_split: bool = False
     grad_clip: float = 0.0  # clip total grad norm per optimizer group (0: off, only the NaN guard)
     seed: int = 0
     # warm start (fresh runs only): an exported .safetensors (the deblurring path; E_S^c starts as a copy of
@@ -278,6 +283,14 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("train.lr_decay_start must be a fraction in [0, 1]")
     if not 0 <= cfg.train.unpaired_batch <= cfg.train.batch_size:
         raise ConfigError(f"train.unpaired_batch: {cfg.train.unpaired_batch} must be in [0, train.batch_size]")
+    if cfg.train.random_z_split:
+        if cfg.loss.random_z_adv <= 0 and cfg.loss.latent_regression <= 0:
+            raise ConfigError("train.random_z_split needs the random-z branch (loss.random_z_adv or "
+                              "loss.latent_regression > 0)")
+        unpaired = cfg.train.unpaired_batch or cfg.train.batch_size
+        if unpaired % 2:
+            raise ConfigError(f"train.random_z_split halves the {unpaired} unpaired images of a batch "
+                              "(train.unpaired_batch, else train.batch_size): make it even")
     if cfg.train.g_every < 1 or cfg.train.total_steps < 1 or cfg.train.batch_size < 1:
         raise ConfigError("train.g_every, train.total_steps and train.batch_size must be >= 1")
     if not cfg.model.blur_encoder:

@@ -45,6 +45,9 @@ class DisentangledMethod(Method):
     def __init__(self, cfg: ExperimentConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
         t = cfg.train
+        if t.random_z_split and ((t.unpaired_batch or t.batch_size) // self.dist.world_size) % 2:
+            raise ConfigError("train.random_z_split halves each process's unpaired images: make train.unpaired_batch "
+                              f"(else train.batch_size) a multiple of {2 * self.dist.world_size} (2 x the world size)")
         # this order (networks, optimizers, perceptual net) fixes the initial weights and RNG stream of every preset
         self.translator = Translator(cfg.model).to(self.device)
         self.discs = Discriminators(cfg.model, random_z=cfg.loss.random_z_adv > 0).to(self.device)
@@ -126,13 +129,17 @@ class DisentangledMethod(Method):
         n_unpaired = self.cfg.train.unpaired_batch // self.dist.world_size
         if 0 < n_unpaired < s.shape[0]:
             s, b = s[:n_unpaired], b[:n_unpaired]  # the blur prior's terms still see every sharp crop
+        random_real = None
+        if self.cfg.train.random_z_split:  # the authors' split: encoded half, random-z half (config.py)
+            half = s.shape[0] // 2
+            s, b, random_real = s[:half], b[:half], (s[half:], b[half:])
 
         grad_ctx = contextlib.nullcontext() if g_turn else torch.no_grad()
         with grad_ctx, self.autocast(), self._noise():
             fakes = make_fakes(self.translator, s, b, w, for_generator=g_turn, draws=self._noise_draws)
 
         with self.autocast():
-            d_terms = discriminator_objective(self.discs, s, b, fakes, w)
+            d_terms = discriminator_objective(self.discs, s, b, fakes, w, random_real)
         if d_terms:
             d_loss = sum(d_terms.values())
             logs["grad_norm_d"], d_values = self.backward_step(

@@ -11,6 +11,8 @@ updated on them (detached), then the encoders/generators are updated against the
 As in DRIT, the random-z adversarial and latent-regression terms train the generators and content encoders but not
 the blur encoder: E^b is applied with frozen weights there, so it cannot learn to cheat the latent regression.
 DRIT takes a second optimizer step for those terms; here all terms share one step (one backward pass).
+DRIT also splits each batch between the encoded and the random-z branch; ``train.random_z_split`` does the same
+(the method passes the halves; ``random_real`` of :func:`discriminator_objective`).
 """
 
 from __future__ import annotations
@@ -83,20 +85,26 @@ def _passes(translator: Translator, s: torch.Tensor, b: torch.Tensor, w: LossCon
 
 
 def discriminator_objective(
-    discs: Discriminators, s: torch.Tensor, b: torch.Tensor, fakes: dict[str, torch.Tensor], w: LossConfig
+    discs: Discriminators, s: torch.Tensor, b: torch.Tensor, fakes: dict[str, torch.Tensor], w: LossConfig,
+    random_real: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Unweighted D losses (each D is a separate game; weights only scale G's side)."""
+    """Unweighted D losses (each D is a separate game; weights only scale G's side).
+
+    ``random_real``: the real (sharp, blurred) images of the random-z pair, other than ``s``/``b`` under
+    ``train.random_z_split``.
+    """
     terms: dict[str, torch.Tensor] = {}
     if w.adv > 0:
         terms["d_sharp"] = discriminator_loss(discs.sharp(s), discs.sharp(fakes["s_b"].detach()), w.gan_mode)
         terms["d_blurred"] = discriminator_loss(discs.blurred(b), discs.blurred(fakes["b_s"].detach()), w.gan_mode)
     if w.random_z_adv > 0:
         assert discs.sharp_random is not None and discs.blurred_random is not None
+        s_real, b_real = random_real if random_real is not None else (s, b)
         terms["d_sharp_random"] = discriminator_loss(
-            discs.sharp_random(s), discs.sharp_random(fakes["s_rand"].detach()), w.gan_mode
+            discs.sharp_random(s_real), discs.sharp_random(fakes["s_rand"].detach()), w.gan_mode
         )
         terms["d_blurred_random"] = discriminator_loss(
-            discs.blurred_random(b), discs.blurred_random(fakes["b_rand"].detach()), w.gan_mode
+            discs.blurred_random(b_real), discs.blurred_random(fakes["b_rand"].detach()), w.gan_mode
         )
     return terms
 
