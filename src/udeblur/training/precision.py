@@ -1,9 +1,9 @@
 """The precision a run trains in (``train.amp``): chosen once per run, then applied by every method the same way.
 
 ``amp`` = "bf16" (autocast, CPU and GPU; no scaling needed, bf16 has fp32's range) or "fp16" (CUDA only, with
-gradient scaling), or "auto": resolved once at start (``Trainer.amp``) to bf16 on a CPU where a start-up timing
-shows bf16 convolutions clearly faster than fp32 (``udeblur.device.cpu_prefers_bf16``) or a CUDA device with bf16,
-to "none" elsewhere.
+gradient scaling), or "auto": resolved once at start (``Trainer.amp``) by ``udeblur.device.auto_precision``, the rule
+inference shares: bf16 on a CPU where a start-up timing shows bf16 convolutions clearly faster than fp32 or on a
+CUDA device with bf16, "none" elsewhere.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 import torch
 
 from ..config import ConfigError
-from ..device import cpu_has_fast_bf16, cpu_prefers_bf16
+from ..device import auto_precision, cpu_has_fast_bf16
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
@@ -22,9 +22,8 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     device), else "none"; the other values as they are."""
     if amp != "auto":
         return amp
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "none"
-    return "bf16" if device.type == "cpu" and cpu_prefers_bf16() else "none"
+    chosen = auto_precision(device, training=True)
+    return "none" if chosen == "fp32" else chosen
 
 
 def run_precision(amp: str, device: torch.device) -> str:
