@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from udeblur.config import ConfigError
 from udeblur.data.blur import BlurConfig, convolve
 from udeblur.data.fonts import CHARSET, HEIGHT_PROBE, available_fonts, load_font, size_for_height
 from udeblur.data.text import TextDomainConfig, make_text_domain, render_text_crop
@@ -278,10 +279,14 @@ def test_a_registered_domain_is_made_once_into_its_own_cache_folder(monkeypatch,
         alone = builtin.builtin_root(cfg, "toy", progress=False, test_only=True)
         assert full.parent == tmp_path and full.name.startswith("toy-") and alone.name.startswith("toy-")
         assert made == [full, alone] and alone != full
+        # a config selects it by name, as a YAML file would
+        assert builtin.resolve_data_root(load_config("tiny", ["data.builtin=toy"]), progress=False) == full
     finally:
         builtin.unregister_domain("toy")
     with pytest.raises(KeyError, match="toy"):
         builtin.get_domain("toy")
+    with pytest.raises(ConfigError, match="data.builtin: unknown built-in domain 'toy'; registered: text"):
+        builtin.resolve_data_root(load_config("tiny", ["data.builtin=toy"]))
 
 
 def test_a_split_with_another_seed_shares_no_test_crop(tmp_path, domain):

@@ -96,6 +96,7 @@ class DataConfig:
     crop_size: int = 128
     flip: bool = True
     num_workers: int = 0
+    builtin: str = "text"  # the built-in (generated) domain used without data.root (registry: data/builtin.py)
     builtin_count: int = 2000  # crops per training set when the built-in text domain is generated
     builtin_test_count: int = 64
     # look of the built-in text pages: "plain" (dark ink on light paper) or "documents" (coloured and grey paper,

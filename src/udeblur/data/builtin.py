@@ -3,7 +3,8 @@
 An explicit registry from name to the module that makes the domain; the module is imported only when its domain
 is used, so a broken domain breaks only the runs that use it. A new built-in domain is one module (or package)
 offering ``builtin_domain() -> BuiltinDomain`` plus one ``register_domain`` line below (or in your own code);
-``udeblur.data.text`` is the example. Without ``data.root`` an experiment trains on ``DEFAULT_DOMAIN``.
+``udeblur.data.text`` is the example. Without ``data.root`` an experiment trains on the domain ``data.builtin``
+names (``text`` by default).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import cache_dir
-from ..config import ExperimentConfig
+from ..config import ConfigError, ExperimentConfig
 
 if TYPE_CHECKING:
     from .text import TextDomainConfig
@@ -97,10 +98,13 @@ def builtin_text_root(cfg: ExperimentConfig, progress: bool = True, test_only: b
 
 
 def resolve_data_root(cfg: ExperimentConfig, progress: bool = True, test_only: bool = False) -> Path:
-    """``data.root`` if given, else the built-in default domain (only its test split with ``test_only``)."""
+    """``data.root`` if given, else the built-in domain ``data.builtin`` (only its test split with ``test_only``)."""
     if cfg.data.root:
         return Path(cfg.data.root).expanduser()
-    return builtin_root(cfg, DEFAULT_DOMAIN, progress=progress, test_only=test_only)
+    if cfg.data.builtin not in _DOMAINS:
+        raise ConfigError(f"data.builtin: unknown built-in domain {cfg.data.builtin!r}; registered: "
+                          f"{', '.join(domain_names())} (or set data.root to a folder)")
+    return builtin_root(cfg, cfg.data.builtin, progress=progress, test_only=test_only)
 
 
 register_domain("text", "udeblur.data.text")
