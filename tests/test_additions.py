@@ -184,6 +184,18 @@ def test_camera_prior_noise_adds_shot_noise_and_jpeg_drawn_by_step():
         load_config("tiny", PRIOR + ["loss.prior_noise=salt"])
 
 
+def test_the_prior_noise_setting_reaches_the_methods_prior(tmp_path):
+    from udeblur.methods.base import MethodContext
+    from udeblur.methods.registry import get_method
+    from udeblur.training.distributed import DistInfo
+
+    ctx = MethodContext(torch.device("cpu"), "none", DistInfo(), tmp_path / "last.pt", progress=False)
+    for noise, camera in (("gaussian", False), ("camera", True)):
+        cfg = load_config("tiny", PRIOR + [f"loss.prior_noise={noise}"])
+        method = get_method("disentangled")(cfg, ctx)
+        assert (method._kernel_bank.draw(2, step=0).camera_seed is not None) is camera
+
+
 def test_prior_terms_need_a_kernel_size():
     with pytest.raises(ConfigError, match="kernel_prior"):
         load_config("tiny", ["loss.kernel_prior=1"])

@@ -228,6 +228,8 @@ def test_random_z_split_needs_the_random_z_branch_and_an_even_batch():
 
     with pytest.raises(ConfigError, match="random_z_split needs the random-z branch"):
         load_config("tiny", ["train.random_z_split=true", "loss.random_z_adv=0", "loss.latent_regression=0"])
+    with pytest.raises(ConfigError, match="random_z_split needs the random-z branch"):  # half the batch unread
+        load_config("tiny", ["train.random_z_split=true", "loss.random_z_adv=0"])
     with pytest.raises(ConfigError, match="make it even"):
         load_config("tiny", ["train.random_z_split=true", "train.batch_size=3"])
-    assert load_config("tiny", ["train.random_z_split=true", "loss.random_z_adv=0"]).train.random_z_split
+    assert load_config("tiny", ["train.random_z_split=true", "loss.latent_regression=0"]).train.random_z_split

@@ -285,9 +285,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if not 0 <= cfg.train.unpaired_batch <= cfg.train.batch_size:
         raise ConfigError(f"train.unpaired_batch: {cfg.train.unpaired_batch} must be in [0, train.batch_size]")
     if cfg.train.random_z_split:
-        if cfg.loss.random_z_adv <= 0 and cfg.loss.latent_regression <= 0:
-            raise ConfigError("train.random_z_split needs the random-z branch (loss.random_z_adv or "
-                              "loss.latent_regression > 0)")
+        if cfg.loss.random_z_adv <= 0:  # the second half feeds the random-z discriminators; nothing else reads it
+            raise ConfigError("train.random_z_split needs the random-z branch's discriminators (loss.random_z_adv "
+                              "> 0)")
         unpaired = cfg.train.unpaired_batch or cfg.train.batch_size
         if unpaired % 2:
             raise ConfigError(f"train.random_z_split halves the {unpaired} unpaired images of a batch "

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with every --model and --baseline given and measure PSNR, SSIM, VGG-16 pool5 feature distance, on face "
         "data (or with --face) the dlib face identity distance and, with --ocr, OCR accuracy; each method is also "
         "compared with the blurred input image by image (mean gain and 95% interval). Without --data the built-in "
-        "text domain of --config is used. With no --model and no --baseline: the bundled model against the "
+        "domain of --config (data.builtin) is used. With no --model and no --baseline: the bundled model against the "
         "blurred input (`udeblur eval` alone).",
     )
     p.add_argument("--model", "-m", action="append", default=[], metavar="[NAME=]MODEL",
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "neither --model nor --baseline is given")
     p.add_argument("--baseline", "-b", action="append", default=[], metavar="NAME",
                    help=f"{', '.join(BASELINES)} (repeatable); default: none")
-    p.add_argument("--data", "-d", default=None, help="data root or test folder [built-in text domain]")
+    p.add_argument("--data", "-d", default=None, help="data root or test folder [the built-in domain]")
     p.add_argument("--config", "-c", default="small", help="preset/YAML whose built-in data to use [small]")
     p.add_argument("--out", "-o", default="udeblur-eval", help="output folder [udeblur-eval]")
     p.add_argument("--run", dest="runs", action="append", default=[], metavar="[NAME=]RUN_DIR",

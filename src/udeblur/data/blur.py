@@ -349,15 +349,20 @@ def jpeg_recompress(pixels: np.ndarray, quality: int) -> np.ndarray:
     return out.reshape(img.shape)
 
 
+def camera_noise(pixels: np.ndarray, rng: np.random.Generator, cfg: BlurConfig) -> np.ndarray:
+    """What a camera adds after the blur: sensor noise (`add_noise`), then JPEG if ``cfg.jpeg_quality`` is set."""
+    out = add_noise(pixels, rng, cfg)
+    if cfg.jpeg_quality is not None:
+        out = jpeg_recompress(out, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
+    return out
+
+
 def degrade_with_kernel(pixels: np.ndarray, kernel: np.ndarray, rng: np.random.Generator, cfg: BlurConfig,
                         valid: bool = False) -> np.ndarray:
     """Blur with a given kernel, then noise and JPEG as in `degrade`. valid=True blurs with the real
     surroundings (see `blur_valid`) and returns an image smaller by k-1 on each axis."""
     blurred = blur_valid(pixels, kernel) if valid else convolve(pixels, kernel)
-    blurred = add_noise(blurred, rng, cfg)
-    if cfg.jpeg_quality is not None:
-        blurred = jpeg_recompress(blurred, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-    return np.clip(blurred, 0.0, 1.0).astype(np.float32)
+    return np.clip(camera_noise(blurred, rng, cfg), 0.0, 1.0).astype(np.float32)
 
 
 def degrade(pixels: np.ndarray, rng: np.random.Generator, cfg: BlurConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -15,13 +15,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..cache import cache_dir
 from ..config import ConfigError, ExperimentConfig
-
-if TYPE_CHECKING:
-    from .text import TextDomainConfig
 
 
 @dataclass(frozen=True)
@@ -35,7 +32,6 @@ class BuiltinDomain:
     without_training: Callable[[Any], Any]  # the same domain's paired test split alone
 
 
-DEFAULT_DOMAIN = "text"
 _DOMAINS: dict[str, str] = {}
 
 
@@ -66,9 +62,9 @@ def builtin_folder(name: str, domain_cfg: Any) -> Path:
     return cache_dir() / f"{name}-{key}"
 
 
-def builtin_root(cfg: ExperimentConfig, name: str = DEFAULT_DOMAIN, progress: bool = True,
+def builtin_root(cfg: ExperimentConfig, name: str | None = None, progress: bool = True,
                  test_only: bool = False) -> Path:
-    """Generate (first time) and return the folder of the built-in domain ``name`` for this config.
+    """Generate (first time) and return the folder of the built-in domain ``name`` (default: ``data.builtin``).
 
     The folder name hashes everything the data depends on, the installed fonts included: installing a font
     package (chromium pulls in several) gives a NEW folder instead of regenerating one that a running training
@@ -78,6 +74,7 @@ def builtin_root(cfg: ExperimentConfig, name: str = DEFAULT_DOMAIN, progress: bo
     the training counts, so a complete full domain is used when there is one; otherwise a test-only domain is
     made (seconds, not the minutes of the training crops).
     """
+    name = name or cfg.data.builtin
     domain = get_domain(name)
     domain_cfg = domain.config(cfg)
     out = builtin_folder(name, domain_cfg)
@@ -85,11 +82,6 @@ def builtin_root(cfg: ExperimentConfig, name: str = DEFAULT_DOMAIN, progress: bo
         domain_cfg = domain.without_training(domain_cfg)
         out = builtin_folder(name, domain_cfg)
     return domain.make(out, domain_cfg, progress=progress)
-
-
-def builtin_text_config(cfg: ExperimentConfig) -> TextDomainConfig:
-    """The text domain's config for this experiment."""
-    return get_domain("text").config(cfg)
 
 
 def builtin_text_root(cfg: ExperimentConfig, progress: bool = True, test_only: bool = False) -> Path:

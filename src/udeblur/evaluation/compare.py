@@ -7,7 +7,7 @@ Compare config (YAML)::
     overrides: [train.batch_size=4]   # applied to every trained variant (before the variant's own)
     steps: 800                  # training steps per trained variant (train.total_steps)
     time_limit_minutes: null    # optional wall-clock cap per variant and call; an unfinished one resumes later
-    data: null                  # data root; null: the built-in text domain of the base config
+    data: null                  # data root; null: the built-in domain (data.builtin) of the base config
     eval: {limit: null, ocr: true, grid_rows: 6}   # also feature_distance (true), face (false: dlib identity)
     variants:                   # built-in names (udeblur compare --list) or custom entries
       - ours

@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["FACE_DATASETS", "TestItem", "is_face_data", "load_test_items", "read_text_records"]
 
-# data/prepare.py's dataset kinds (the manifest's "dataset") whose images are faces
+# data/prepare/'s dataset kinds (the manifest's "dataset") whose images are faces
 FACE_DATASETS = frozenset({"celeba", "cfp"})
 
 

@@ -34,7 +34,6 @@ What happens to an image:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -45,7 +44,7 @@ import torch
 from PIL import Image
 
 from ..config import ModelConfig
-from ..device import resolve_device, resolve_precision
+from ..device import autocast, resolve_device, resolve_precision
 from ..imageio import ImageData, image_from_pil, read_image, to_channels, to_pil
 from ..model import DeblurNet, pad_reflect
 from . import pretrained
@@ -137,12 +136,6 @@ class Deblurrer:
         self.precision, self.io_workers = precision, int(io_workers)
         self.engine = choose_engine(engine, self.device, precision, norm, model_sha256)
         self._engine = make_engine(self.engine, self.net, self.device, model_sha256)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
-        return torch.autocast(self.device.type, dtype=dtype)
 
     @classmethod
     def from_checkpoint(
@@ -291,7 +284,7 @@ class Deblurrer:
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """N x C x H x W in [-1, 1] (CPU) -> deblurred N x C x H x W in [-1, 1] (CPU); N > 1 only untiled."""
-        with self._autocast():
+        with autocast(self.precision, self.device):
             return self._run_fp(x)
 
     def _run_fp(self, x: torch.Tensor) -> torch.Tensor:

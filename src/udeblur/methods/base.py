@@ -104,7 +104,7 @@ class Method:
         raise NotImplementedError
 
     def make_data(self, root: Path, start_step: int) -> TrainData:
-        """The unpaired sharp/blurred stream (data/datasets.py), this rank's share of the global batch."""
+        """The unpaired sharp/blurred stream (data/datasets/), this rank's share of the global batch."""
         from ..config import replace
         from ..data.datasets import make_train_loader
 

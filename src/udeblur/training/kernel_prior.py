@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ..archs.blur_encoder import apply_kernel
-from ..data.blur import BlurConfig, add_noise, jpeg_recompress, random_kernel
+from ..data.blur import BlurConfig, camera_noise, random_kernel
+from ..data.text.config import documents_blur
 
 #: the prior's mixture; broader than the built-in data's blur (sizes from 3 px, more linear/Gaussian)
 PRIOR_BLUR = BlurConfig(
@@ -33,15 +34,15 @@ PRIOR_BLUR = BlurConfig(
     noise_std=(0.0, 0.02),
 )
 
-#: ``loss.prior_noise: camera``: the noise of the built-in ``documents`` blurred set (data/text.py)
-CAMERA_NOISE = BlurConfig(noise_std=(0.0, 0.03), poisson_peak=(200.0, 3000.0), jpeg_quality=(70, 95))
+#: ``loss.prior_noise: camera``: the noise and JPEG of the built-in ``documents`` blurred set (its kernels unused)
+CAMERA_NOISE = documents_blur()
 
 PRIOR_NOISES = ("gaussian", "camera")
 
 
 class PriorDraw(NamedTuple):
-    """One step's draw: kernels (n x K x K), Gaussian noise std per image (n), and for camera noise the
-    per-step seed of its shot noise and JPEG (None: Gaussian noise only)."""
+    """One step's draw: kernels (n x K x K), Gaussian noise std per image (n; unused with camera noise, which
+    draws its own), and for camera noise the per-step seed of its noise and JPEG (None: Gaussian noise only)."""
 
     kernels: torch.Tensor
     noise_std: torch.Tensor
@@ -102,11 +103,8 @@ def blur_with_prior(
 
 
 def _camera_noise(clean: torch.Tensor, seed: tuple[int, ...]) -> torch.Tensor:
-    # the data's own noise and JPEG code (data/blur.py), per image, in [0, 1] HWC
     rng = np.random.default_rng(list(seed))
     out = []
     for img in ((clean.detach().cpu().permute(0, 2, 3, 1) + 1) / 2).numpy():
-        noisy = add_noise(img, rng, CAMERA_NOISE)
-        lo, hi = CAMERA_NOISE.jpeg_quality
-        out.append(jpeg_recompress(noisy, int(rng.integers(lo, hi + 1))))
+        out.append(camera_noise(img, rng, CAMERA_NOISE))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(clean.device) * 2 - 1

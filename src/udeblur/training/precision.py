@@ -8,13 +8,12 @@ CUDA device with bf16, "none" elsewhere.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import torch
 
 from ..config import ConfigError
-from ..device import auto_precision, cpu_has_fast_bf16
+from ..device import auto_precision, autocast, cpu_has_fast_bf16
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
@@ -26,8 +25,9 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     return "none" if chosen == "fp32" else chosen
 
 
-def run_precision(amp: str, device: torch.device) -> str:
-    """``train.amp`` resolved for ``device``; refuses fp16 off CUDA and warns of bf16 asked for on a slow CPU."""
+def run_precision(amp: str, device: torch.device, stacklevel: int = 3) -> str:
+    """``train.amp`` resolved for ``device``; refuses fp16 off CUDA and warns of bf16 asked for on a slow CPU
+    (``stacklevel``: the warning points at the caller that many frames up; 3 is the caller of ``Trainer(...)``)."""
     resolved = resolve_amp(amp, device)
     if resolved == "fp16" and device.type != "cuda":
         raise ConfigError(f"train.amp=fp16 needs a CUDA device (gradient scaling), not {device}; "
@@ -36,18 +36,9 @@ def run_precision(amp: str, device: torch.device) -> str:
         warnings.warn(
             "train.amp=bf16 on a CPU without native bf16 instructions (no AVX512-BF16/AMX): bf16 convolutions "
             "are emulated and run 10-100x SLOWER than fp32 here; use train.amp=none on this machine",
-            stacklevel=3,  # the caller of Trainer(...)
+            stacklevel=stacklevel,
         )
     return resolved
-
-
-def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The autocast context of a resolved ``amp`` ("none": no autocast)."""
-    if amp == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if amp == "fp16":
-        return torch.autocast(device.type, dtype=torch.float16)
-    return contextlib.nullcontext()
 
 
 def grad_scaler(amp: str) -> torch.amp.GradScaler | None:

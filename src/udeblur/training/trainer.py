@@ -43,6 +43,7 @@ from .run_logger import RunLogger
 from .state import (
     CHECKPOINT_NAME,
     EXPORT_NAME,
+    RESUMABLE_OVERRIDES,
     merge_resume_config,
     read_checkpoint,
     restore_training_state,
@@ -295,5 +296,5 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
     return Trainer(cfg, run_dir, resume=resume, progress=progress).fit()
 
 
-__all__ = ["CHECKPOINT_NAME", "EXPORT_NAME", "Trainer", "TrainingError", "lr_factor", "resolve_amp", "resolve_device",
-           "train"]
+__all__ = ["CHECKPOINT_NAME", "EXPORT_NAME", "RESUMABLE_OVERRIDES", "Trainer", "TrainingError", "lr_factor",
+           "resolve_amp", "resolve_device", "train"]
