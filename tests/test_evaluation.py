@@ -126,6 +126,24 @@ def test_eval_writes_report_with_existing_images(tmp_path, data_root):
     assert set(summary["vs_blurred"]) == {"oracle_wiener", "blind_l0"} and gain["n"] == 2
     assert abs(gain["mean"] - (m["oracle_wiener"]["psnr"]["mean"] - m["blurred"]["psnr"]["mean"])) < 1e-9
     assert "Gain over the blurred input" in res.files["table"].read_text()
+    # the built-in text crops know their page: the same gains with pages resampled, as many pages as labels
+    pages = {item.page for item in load_test_items(data_root, limit=2)}
+    by_page = summary["vs_blurred_pages"]["oracle_wiener"]["psnr"]
+    assert None not in pages and by_page["groups"] == len(pages) and by_page["mean"] == pytest.approx(gain["mean"])
+    assert "whole pages resampled" in res.files["table"].read_text()
+
+
+def test_page_gains_resample_whole_pages():
+    from udeblur.evaluation.statistics import gains_over_reference
+
+    # two pages: one gains 1 on each of its 3 crops, the other loses 1 on its crop; crops are not independent
+    rows = [{"method": m, "image": f"c{i}", "psnr": v} for i, (a, b) in enumerate([(1, 0), (1, 0), (1, 0), (0, 1)])
+            for m, v in (("model", a), ("blurred", b))]
+    pages = {"c0": "p", "c1": "p", "c2": "p", "c3": "q"}
+    crops = gains_over_reference(rows, {"psnr": True})["model"]["psnr"]
+    paged = gains_over_reference(rows, {"psnr": True}, groups=pages)["model"]["psnr"]
+    assert crops["mean"] == paged["mean"] == 0.5 and paged["groups"] == 2 and "groups" not in crops
+    assert paged["low"] < crops["low"]  # with only two pages the interval must widen to a page losing
 
 
 def test_eval_cli_with_model_run_curves_and_ocr(tmp_path, data_root):

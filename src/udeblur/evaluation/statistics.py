@@ -60,10 +60,11 @@ def paired_gain(values: Sequence[float], reference: Sequence[float], higher_is_b
 
 
 def gains_over_reference(rows: Sequence[Mapping[str, Any]], metrics: Mapping[str, bool],
-                         reference: str = REFERENCE) -> dict[str, dict[str, dict[str, Any]]]:
+                         reference: str = REFERENCE, groups: Mapping[str, Hashable] | None = None,
+                         ) -> dict[str, dict[str, dict[str, Any]]]:
     """{method: {metric: paired_gain}} for every method in ``rows`` (dicts with method, image and metric values)
-    against ``reference``, over the images both have. ``metrics``: name -> higher is better. Empty when the
-    reference method is absent."""
+    against ``reference``, over the images both have. ``metrics``: name -> higher is better. ``groups``: image ->
+    group label (e.g. its page), resampled whole. Empty when the reference method is absent."""
     by_method: dict[str, dict[str, Mapping[str, Any]]] = {}
     for r in rows:
         by_method.setdefault(r["method"], {})[r["image"]] = r
@@ -79,7 +80,9 @@ def gains_over_reference(rows: Sequence[Mapping[str, Any]], metrics: Mapping[str
         for m, higher in metrics.items():
             pairs = [(images[i][m], ref[i][m]) for i in common if m in images[i] and m in ref[i]]
             if pairs:
-                per_metric[m] = paired_gain([a for a, _ in pairs], [b for _, b in pairs], higher)
+                labels = None if groups is None else [groups[i] for i in common
+                                                      if m in images[i] and m in ref[i]]
+                per_metric[m] = paired_gain([a for a, _ in pairs], [b for _, b in pairs], higher, groups=labels)
         if per_metric:
             out[method] = per_metric
     return out

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FACE_DATASETS", "TestItem", "is_face_data", "load_test_items", "read_text_records"]
+__all__ = ["FACE_DATASETS", "TestItem", "is_face_data", "load_test_items", "page_of", "read_text_records"]
 
 # data/prepare/'s dataset kinds (the manifest's "dataset") whose images are faces
 FACE_DATASETS = frozenset({"celeba", "cfp"})
@@ -26,6 +26,7 @@ class TestItem:
     sharp: np.ndarray
     kernel: np.ndarray | None = None  # true kernel (synthetic data only)
     text: str | None = None  # true visible text (built-in text domain only)
+    page: str | None = None  # the page the crop was cut from (built-in text domain): intervals resample pages
 
 
 def read_text_records(test_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -44,6 +45,14 @@ def read_text_records(test_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return records
 
 
+def page_of(record: dict[str, Any]) -> str | None:
+    """A page label for a text record: the crops of one rendered page share its font, text size and lines (the
+    domain cuts up to 9 crops a page, alike in font, size, ink and paper, so they are not independent)."""
+    if "font" not in record or "text_height" not in record:
+        return None
+    return json.dumps([record["font"], record["text_height"], record.get("lines", [])])
+
+
 def load_test_items(data: str | os.PathLike, limit: int | None = None, channels: int = 3) -> list[TestItem]:
     """Paired test images of a data root or test folder, with true kernels/text where the data has them.
 
@@ -56,7 +65,9 @@ def load_test_items(data: str | os.PathLike, limit: int | None = None, channels:
     sharp_dir, blurred_dir = find_test_folders(data)
     ds = PairedDataset((sharp_dir, blurred_dir), channels=channels)
     test_dir = sharp_dir.parent
-    texts = {name: rec.get("text", "") for name, rec in read_text_records(test_dir).items()}
+    records = read_text_records(test_dir)
+    texts = {name: rec.get("text", "") for name, rec in records.items()}
+    pages = {name: page_of(rec) for name, rec in records.items()}
     names = ds.names if limit is None else ds.names[: max(0, int(limit))]
     items = []
     for name, (sp, bp) in zip(names, ds.pairs, strict=False):
@@ -65,7 +76,7 @@ def load_test_items(data: str | os.PathLike, limit: int | None = None, channels:
         sharp, blurred = load_pixels(sp, channels), load_pixels(bp, channels)
         if sharp.shape != blurred.shape:
             raise ValueError(f"test pair {name!r}: sizes differ ({sp} vs {bp})")
-        items.append(TestItem(name, blurred, sharp, kernel, texts.get(name)))
+        items.append(TestItem(name, blurred, sharp, kernel, texts.get(name), pages.get(name)))
     if not items:
         raise ValueError(f"{data}: no test images (limit={limit})")
     return items
