@@ -4,9 +4,8 @@
 
 The built-in text domain cuts up to 9 crops from each rendered page, and the crops of a page share its font, text
 size, ink and paper. They are not independent, so a bootstrap over crops (what ``udeblur eval`` reports) is too
-narrow when a split holds few pages. This groups the crops of EVAL_DIR/per_image.csv by page (font and text size
-from DATA_ROOT/test/text.jsonl stand in for a page id; two pages sharing both would merge, which no current split
-has), resamples pages, and prints each metric's mean gain, its 95% interval and how many pages gain or lose on
+narrow when a split holds few pages. This groups the crops of EVAL_DIR/per_image.csv by page (``page_of``: font, text
+size and lines from DATA_ROOT/test/text.jsonl, as `udeblur eval`'s page intervals do), resamples pages, and prints each metric's mean gain, its 95% interval and how many pages gain or lose on
 average. With very few pages (the built-in test split has 4) no such interval is reliable: read the page counts.
 """
 
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from udeblur.evaluation.evaluate import read_text_records
+from udeblur.evaluation.test_set import page_of, read_text_records
 from udeblur.evaluation.statistics import paired_gain
 
 METRICS = ("psnr", "ssim", "ocr_char_acc")
@@ -32,7 +31,7 @@ def main() -> None:
     ap.add_argument("eval_dir", type=Path, help="a folder written by udeblur eval (with -b blurred)")
     ap.add_argument("method", help="the method's name in that evaluation")
     args = ap.parse_args()
-    page = {name: (rec["font"], rec["text_height"]) for name, rec in read_text_records(args.data / "test").items()}
+    page = {name: page_of(rec) for name, rec in read_text_records(args.data / "test").items()}
     if not page:
         raise SystemExit(f"{args.data / 'test' / 'text.jsonl'}: not found or empty (DATA: a text data root)")
     rows: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
