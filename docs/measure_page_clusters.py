@@ -4,9 +4,10 @@
 
 The built-in text domain cuts up to 9 crops from each rendered page, and the crops of a page share its font, text
 size, ink and paper. They are not independent, so a bootstrap over crops (what ``udeblur eval`` reports) is too
-narrow when a split holds few pages. This groups the crops of EVAL_DIR/per_image.csv by page (``page_of``: font, text
-size and lines from DATA_ROOT/test/text.jsonl, as `udeblur eval`'s page intervals do), resamples pages, and prints each metric's mean gain, its 95% interval and how many pages gain or lose on
-average. With very few pages (the built-in test split has 4) no such interval is reliable: read the page counts.
+narrow when a split holds few pages. This groups the crops of EVAL_DIR/per_image.csv by page (``page_of``: font,
+text size and lines from DATA_ROOT/test/text.jsonl, as `udeblur eval`'s page intervals do), resamples pages, and
+prints each metric's mean gain, its 95% interval and how many pages gain or lose on average. With very few pages
+(the built-in test split has 4) no such interval is reliable: read the page counts.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from udeblur.evaluation.test_set import page_of, read_text_records
 from udeblur.evaluation.statistics import paired_gain
+from udeblur.evaluation.test_set import page_of, read_text_records
 
 METRICS = ("psnr", "ssim", "ocr_char_acc")
 
