@@ -78,11 +78,10 @@ def gains_over_reference(rows: Sequence[Mapping[str, Any]], metrics: Mapping[str
         common = [name for name in images if name in ref]
         per_metric = {}
         for m, higher in metrics.items():
-            pairs = [(images[i][m], ref[i][m]) for i in common if m in images[i] and m in ref[i]]
-            if pairs:
-                labels = None if groups is None else [groups[i] for i in common
-                                                      if m in images[i] and m in ref[i]]
-                per_metric[m] = paired_gain([a for a, _ in pairs], [b for _, b in pairs], higher, groups=labels)
+            both = [i for i in common if m in images[i] and m in ref[i]]
+            if both:
+                per_metric[m] = paired_gain([images[i][m] for i in both], [ref[i][m] for i in both], higher,
+                                            groups=None if groups is None else [groups[i] for i in both])
         if per_metric:
             out[method] = per_metric
     return out

@@ -83,18 +83,20 @@ def markdown_table(summary: dict[str, Any]) -> str:
         shown = [m for m in present if any(m in g for g in gains.values())]
         lines += ["", "Gain over the blurred input, image by image (mean [95% paired-bootstrap interval], images "
                   "better/worse; **bold**: the whole interval is on the better side):", "", *_table_head(shown)]
-        for key, g in gains.items():
-            label = summary["methods"].get(key, {}).get("label", key)
-            lines.append(f"| {label} | " + " | ".join(_fmt_gain(g.get(m), digits.get(m, 3)) for m in shown) + " |")
+        lines += _gain_rows(summary, gains, shown, digits)
     by_page = summary.get("vs_blurred_pages") or {}
     if by_page:
         n_pages = max((g["groups"] for gm in by_page.values() for g in gm.values() if "groups" in g), default=0)
         lines += ["", f"The same gains with whole pages resampled ({n_pages} pages; the crops of a page share its "
                   "font, size, ink and paper, so this is the interval to trust):", "", *_table_head(shown)]
-        for key, g in by_page.items():
-            label = summary["methods"].get(key, {}).get("label", key)
-            lines.append(f"| {label} | " + " | ".join(_fmt_gain(g.get(m), digits.get(m, 3)) for m in shown) + " |")
+        lines += _gain_rows(summary, by_page, shown, digits)
     return "\n".join(lines) + "\n"
+
+
+def _gain_rows(summary: dict[str, Any], gains: dict[str, Any], shown: Sequence[str],
+               digits: dict[str, int]) -> list[str]:
+    return [f"| {summary['methods'].get(key, {}).get('label', key)} | "
+            + " | ".join(_fmt_gain(g.get(m), digits.get(m, 3)) for m in shown) + " |" for key, g in gains.items()]
 
 
 def _table_head(metrics: Sequence[str]) -> list[str]:
